@@ -1,0 +1,41 @@
+"""alex_db: the data layer of the Alex financial planner.
+
+from alex_db import Database
+db = Database()            # configured from the environment; connects on first use
+"""
+
+from alex_db.database import Database
+from alex_db.errors import (
+    AlexDBError,
+    AlreadyExistsError,
+    ConflictError,
+    ConstraintViolationError,
+    DatabaseConnectionError,
+    DatabaseOperationError,
+    InUseError,
+    InvalidIdError,
+    InvalidInputError,
+    InvalidReferenceError,
+    InvalidStateTransitionError,
+    NotFoundError,
+    PayloadTooLargeError,
+    UnsafeOperationError,
+)
+
+__all__ = [
+    "AlexDBError",
+    "AlreadyExistsError",
+    "ConflictError",
+    "ConstraintViolationError",
+    "Database",
+    "DatabaseConnectionError",
+    "DatabaseOperationError",
+    "InUseError",
+    "InvalidIdError",
+    "InvalidInputError",
+    "InvalidReferenceError",
+    "InvalidStateTransitionError",
+    "NotFoundError",
+    "PayloadTooLargeError",
+    "UnsafeOperationError",
+]

@@ -4,10 +4,45 @@ Alex services use."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
+from sqlalchemy import URL, text
 from sqlalchemy.orm import Session
+
+from alex_db import Database
 
 
 @pytest.fixture
 def session(alex_db_session: Session) -> Session:
     return alex_db_session
+
+
+@pytest.fixture
+def db(alex_db: Database) -> Database:
+    """A Database inside the per-test transaction (rolled back afterwards)."""
+    return alex_db
+
+
+@pytest.fixture
+def committed_db(alex_db_url: URL) -> Iterator[Database]:
+    """A Database on its own engine whose writes really commit (for tests that need
+    several connections, e.g. races between threads). Emptied afterwards."""
+    database = Database.from_url(alex_db_url)
+    try:
+        yield database
+    finally:
+        with database.engine.begin() as conn:
+            conn.execute(text(f"TRUNCATE {', '.join(ALL_TABLES)} CASCADE"))
+        database.dispose()
+
+
+ALL_TABLES = (
+    "agent_logs",
+    "jobs",
+    "price_history",
+    "positions",
+    "accounts",
+    "instruments",
+    "users",
+)

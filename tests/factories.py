@@ -8,6 +8,7 @@ from decimal import Decimal
 from sqlalchemy.orm import Session
 
 from alex_db import models
+from alex_db.schemas import InstrumentCreate
 
 
 def make_user(
@@ -79,3 +80,18 @@ def make_job(
     session.add(job)
     session.flush()
     return job
+
+
+def instrument_create(symbol: str = "SPY", **overrides: object) -> InstrumentCreate:
+    """A valid, fully classified InstrumentCreate for facade tests."""
+    fields: dict[str, object] = {
+        "symbol": symbol,
+        "name": f"{symbol} Test Fund",
+        "instrument_type": "etf",
+        "current_price": Decimal("450.1234"),
+        "allocation_regions": {"north_america": 60, "europe": 40},
+        "allocation_sectors": {"technology": 30, "healthcare": 15, "financials": 55},
+        "allocation_asset_class": {"equity": 100},
+    }
+    fields.update(overrides)
+    return InstrumentCreate.model_validate(fields)

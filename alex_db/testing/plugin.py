@@ -10,6 +10,8 @@
 * ``alex_db_session``: an ORM session joined to that transaction with
   ``join_transaction_mode="create_savepoint"``: code under test may commit, and
   the test still leaves nothing behind.
+* ``alex_db``: a :class:`alex_db.Database` running inside that same transaction
+  (each of its units of work is a savepoint).
 
 If no PostgreSQL can be found or started, every test that needs one fails with
 a message saying what to install; nothing is skipped.
@@ -24,6 +26,7 @@ from sqlalchemy import URL, Connection, Engine, create_engine
 from sqlalchemy.orm import Session
 
 from alex_db import migrations
+from alex_db.database import Database
 from alex_db.testing.postgres import (
     PostgresServer,
     PostgresUnavailableError,
@@ -86,3 +89,8 @@ def alex_db_session(alex_db_connection: Connection) -> Iterator[Session]:
         yield session
     finally:
         session.close()
+
+
+@pytest.fixture
+def alex_db(alex_db_connection: Connection) -> Database:
+    return Database.for_connection(alex_db_connection)

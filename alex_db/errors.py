@@ -1,0 +1,229 @@
+"""Typed errors. Everything alex_db raises on purpose derives from :class:`AlexDBError`.
+
+Database integrity errors are translated by the *name* of the constraint that
+fired (the naming convention in :mod:`alex_db.models` makes every name known),
+never by matching message text. A backend reports that name its own way:
+psycopg in ``diag.constraint_name``; the Data API backend extracts it in its
+driver layer and exposes the same attributes (see :func:`integrity_details`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import exc as sa_exc
+
+
+class AlexDBError(Exception):
+    """Base class of every error alex_db raises on purpose."""
+
+
+class InvalidInputError(AlexDBError, ValueError):
+    """An argument failed validation; nothing was sent to the database."""
+
+    def __init__(self, message: str, errors: list[dict[str, Any]] | None = None) -> None:
+        super().__init__(message)
+        self.errors = errors or []
+
+    @classmethod
+    def from_validation(cls, what: str, exc: ValidationError) -> InvalidInputError:
+        details = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or what}: {e['msg']}" for e in exc.errors()
+        )
+        return cls(f"invalid {what}: {details}", [dict(e) for e in exc.errors()])
+
+
+class InvalidIdError(InvalidInputError):
+    """An id that is not a valid UUID."""
+
+
+class NotFoundError(AlexDBError, LookupError):
+    """The row to update, delete or transition does not exist."""
+
+    def __init__(self, entity: str, key: object) -> None:
+        super().__init__(f"{entity} {key!s} not found")
+        self.entity = entity
+        self.key = key
+
+
+class ConflictError(AlexDBError):
+    """The write conflicts with rows already in the database."""
+
+
+class AlreadyExistsError(ConflictError):
+    def __init__(self, entity: str, key: object) -> None:
+        super().__init__(f"{entity} {key!s} already exists")
+        self.entity = entity
+        self.key = key
+
+
+class InUseError(ConflictError):
+    """The row is still referenced (for example an instrument that positions hold)."""
+
+    def __init__(self, entity: str, key: object, referenced_by: str) -> None:
+        super().__init__(f"{entity} {key!s} is still referenced by {referenced_by}")
+        self.entity = entity
+        self.key = key
+        self.referenced_by = referenced_by
+
+
+class InvalidReferenceError(AlexDBError):
+    """A reference to a user, account, instrument or job that does not exist."""
+
+    def __init__(self, entity: str, keys: object) -> None:
+        super().__init__(f"unknown {entity}: {keys!s}")
+        self.entity = entity
+        self.keys = keys
+
+
+class ConstraintViolationError(AlexDBError):
+    """A CHECK or NOT NULL constraint rejected a value that got past the schemas."""
+
+    def __init__(self, constraint: str | None, message: str) -> None:
+        super().__init__(message)
+        self.constraint = constraint
+
+
+class InvalidStateTransitionError(AlexDBError):
+    """A job transition the status machine does not allow; nothing was changed."""
+
+    def __init__(self, job_id: object, current: str, requested: str) -> None:
+        super().__init__(f"job {job_id!s} is {current}; it cannot become {requested}")
+        self.job_id = job_id
+        self.current = current
+        self.requested = requested
+
+
+class PayloadTooLargeError(InvalidInputError):
+    def __init__(self, column: str, size: int, limit: int) -> None:
+        super().__init__(f"{column} is {size:,} bytes of JSON; the limit is {limit:,} bytes")
+        self.column = column
+        self.size = size
+        self.limit = limit
+
+
+class DatabaseConnectionError(AlexDBError):
+    """The connection failed or dropped; the transaction was rolled back."""
+
+
+class DatabaseOperationError(AlexDBError):
+    """The database refused or aborted a statement for a reason not covered above
+    (a timeout, a lock, a serialization failure); ``sqlstate`` says which."""
+
+    def __init__(self, message: str, sqlstate: str | None) -> None:
+        super().__init__(message)
+        self.sqlstate = sqlstate
+
+
+class ConfigurationError(AlexDBError):
+    """The settings do not describe a usable database."""
+
+
+class UnsafeOperationError(AlexDBError):
+    """A destructive operation was refused by a safety guard."""
+
+
+# --- integrity error translation ---------------------------------------------------
+
+# What a foreign key violation means, by constraint name: on INSERT/UPDATE the
+# referenced row is missing; on DELETE the row is still referenced.
+_FOREIGN_KEYS: dict[str, tuple[str, str]] = {
+    # constraint: (the missing referenced entity, the referencing table)
+    "fk_accounts_clerk_user_id_users": ("user", "accounts"),
+    "fk_jobs_clerk_user_id_users": ("user", "jobs"),
+    "fk_positions_account_id_accounts": ("account", "positions"),
+    "fk_positions_symbol_instruments": ("instrument symbol", "positions"),
+    "fk_price_history_symbol_instruments": ("instrument symbol", "price_history"),
+    "fk_agent_logs_job_id_jobs": ("job", "agent_logs"),
+}
+_UNIQUE: dict[str, str] = {
+    "pk_users": "user",
+    "pk_instruments": "instrument",
+    "pk_accounts": "account",
+    "pk_positions": "position",
+    "pk_jobs": "job",
+    "pk_agent_logs": "agent log",
+    "pk_price_history": "price",
+    "uq_positions_account_id_symbol": "position",
+}
+
+UNIQUE_VIOLATION = "23505"
+FOREIGN_KEY_VIOLATION = "23503"
+NOT_NULL_VIOLATION = "23502"
+CHECK_VIOLATION = "23514"
+
+
+@dataclass(frozen=True)
+class IntegrityDetails:
+    sqlstate: str | None
+    constraint: str | None
+    column: str | None
+    message: str
+
+
+def integrity_details(error: sa_exc.DBAPIError) -> IntegrityDetails:
+    """SQLSTATE, constraint and column of a driver error, whichever backend raised it."""
+    orig = error.orig
+    diag = getattr(orig, "diag", None)
+    if diag is not None:  # psycopg
+        return IntegrityDetails(
+            sqlstate=getattr(orig, "sqlstate", None),
+            constraint=diag.constraint_name,
+            column=diag.column_name,
+            message=diag.message_primary or str(orig),
+        )
+    # The Data API driver layer attaches the same facts (alex_db.dataapi).
+    return IntegrityDetails(
+        sqlstate=getattr(orig, "sqlstate", None),
+        constraint=getattr(orig, "constraint_name", None),
+        column=getattr(orig, "column_name", None),
+        message=str(orig),
+    )
+
+
+def _key_for(key: object, entity: str) -> object:
+    # A call that writes several references passes {entity: key} to name the right one.
+    return key.get(entity) if isinstance(key, Mapping) else key
+
+
+def translate_integrity_error(
+    error: sa_exc.DBAPIError, *, key: object = None, deleting: bool = False
+) -> AlexDBError:
+    """The domain error for an integrity error, chosen by constraint name."""
+    details = integrity_details(error)
+    name = details.constraint
+    if details.sqlstate == UNIQUE_VIOLATION and name in _UNIQUE:
+        return AlreadyExistsError(_UNIQUE[name], _key_for(key, _UNIQUE[name]))
+    if details.sqlstate == FOREIGN_KEY_VIOLATION and name in _FOREIGN_KEYS:
+        entity, referencing = _FOREIGN_KEYS[name]
+        if deleting:
+            return InUseError(entity.removesuffix(" symbol"), _key_for(key, entity), referencing)
+        return InvalidReferenceError(entity, _key_for(key, entity))
+    if details.sqlstate == NOT_NULL_VIOLATION:
+        return ConstraintViolationError(None, f"{details.column or 'a column'} cannot be null")
+    if details.sqlstate == CHECK_VIOLATION or name:
+        return ConstraintViolationError(name, f"rejected by constraint {name}: {details.message}")
+    return ConstraintViolationError(None, details.message)
+
+
+@contextmanager
+def translated(*, key: object = None, deleting: bool = False) -> Iterator[None]:
+    """Turn database errors raised inside the block into alex_db errors."""
+    try:
+        yield
+    except sa_exc.IntegrityError as exc:
+        raise translate_integrity_error(exc, key=key, deleting=deleting) from exc
+    except sa_exc.DBAPIError as exc:
+        details = integrity_details(exc)
+        lost = details.sqlstate is None or details.sqlstate.startswith("08")
+        if exc.connection_invalidated or (lost and isinstance(exc, sa_exc.OperationalError)):
+            raise DatabaseConnectionError(
+                f"the database connection failed; the transaction was rolled back ({exc.orig})"
+            ) from exc
+        raise DatabaseOperationError(
+            f"the database rejected the statement: {details.message}", details.sqlstate
+        ) from exc

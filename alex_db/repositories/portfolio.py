@@ -1,0 +1,169 @@
+"""The portfolio as the agents read it: one typed object from two SQL statements.
+
+Statement 1 loads the user with their accounts; statement 2 loads every position
+of those accounts with its instrument. The rest (values, totals, allocations) is
+computed here with exact decimal arithmetic, whatever the number of accounts
+and positions.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from decimal import ROUND_DOWN, Decimal, localcontext
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, joinedload
+
+from alex_db.errors import NotFoundError, translated
+from alex_db.models import Account, Job, Position, User
+from alex_db.repositories.base import Repository, parse_uuid
+from alex_db.schemas import (
+    InstrumentRead,
+    Portfolio,
+    PortfolioAccount,
+    PortfolioPosition,
+    UserRead,
+)
+
+HUNDRED = Decimal(100)
+CENT = Decimal("0.01")
+# quantity (20 digits) x price (12 digits) needs 32 significant digits; the default
+# context keeps 28. Work with room to spare so no digit is ever rounded away.
+PRECISION = 64
+
+
+def percentages(weights: Mapping[str, Decimal]) -> dict[str, Decimal]:
+    """Shares of the positive weights in percent, to 0.01, summing to exactly 100.00
+    (largest-remainder rounding), largest first. Empty when nothing is positive."""
+    positive = {k: v for k, v in weights.items() if v > 0}
+    total = sum(positive.values(), Decimal(0))
+    if not positive:
+        return {}
+    with localcontext(prec=PRECISION):
+        exact = {k: v * HUNDRED / total for k, v in positive.items()}
+        shares = {k: share.quantize(CENT, rounding=ROUND_DOWN) for k, share in exact.items()}
+        missing = int((HUNDRED - sum(shares.values(), Decimal(0))) / CENT)
+        by_remainder = sorted(exact, key=lambda k: (shares[k] - exact[k], k))
+        for k in by_remainder[:missing]:
+            shares[k] += CENT
+    return dict(sorted(shares.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def _spread(weights: defaultdict[str, Decimal], value: Decimal, split: Mapping[Any, float]) -> None:
+    """Add ``value`` to ``weights`` in the proportions of ``split`` (normalised by its own
+    sum, which may be off 100 by the allowed rounding)."""
+    parts = {k: Decimal(str(v)) for k, v in split.items()}
+    total = sum(parts.values(), Decimal(0))
+    if total <= 0:
+        return
+    for key, part in parts.items():
+        weights[key] += value * part / total
+
+
+def build_portfolio(user: User, positions: Sequence[Position]) -> Portfolio:
+    by_account: dict[uuid.UUID, list[Position]] = defaultdict(list)
+    for position in positions:
+        by_account[position.account_id].append(position)
+
+    asset_classes: defaultdict[str, Decimal] = defaultdict(Decimal)
+    regions: defaultdict[str, Decimal] = defaultdict(Decimal)
+    sectors: defaultdict[str, Decimal] = defaultdict(Decimal)
+    unpriced: set[str] = set()
+    unclassified: set[str] = set()
+    accounts: list[PortfolioAccount] = []
+
+    with localcontext(prec=PRECISION):
+        for account in sorted(user.accounts, key=lambda a: (a.account_name, a.id)):
+            held: list[PortfolioPosition] = []
+            positions_value = Decimal(0)
+            for position in sorted(by_account[account.id], key=lambda p: p.symbol):
+                instrument = InstrumentRead.model_validate(position.instrument)
+                value = None
+                if instrument.current_price is None:
+                    unpriced.add(instrument.symbol)
+                else:
+                    value = position.quantity * instrument.current_price
+                    positions_value += value
+                    _spread(asset_classes, value, instrument.allocation_asset_class)
+                    _spread(regions, value, instrument.allocation_regions)
+                    _spread(sectors, value, instrument.allocation_sectors)
+                if not instrument.is_classified:
+                    unclassified.add(instrument.symbol)
+                held.append(
+                    PortfolioPosition(
+                        id=position.id,
+                        symbol=position.symbol,
+                        quantity=position.quantity,
+                        as_of_date=position.as_of_date,
+                        instrument=instrument,
+                        value=value,
+                    )
+                )
+            asset_classes["cash"] += account.cash_balance
+            accounts.append(
+                PortfolioAccount(
+                    id=account.id,
+                    account_name=account.account_name,
+                    account_purpose=account.account_purpose,
+                    cash_balance=account.cash_balance,
+                    cash_interest=account.cash_interest,
+                    positions=held,
+                    positions_value=positions_value,
+                    total_value=account.cash_balance + positions_value,
+                )
+            )
+        total_value = sum((a.total_value for a in accounts), Decimal(0))
+
+    return Portfolio(
+        user=UserRead.model_validate(user),
+        accounts=accounts,
+        total_value=total_value,
+        allocation_asset_class=percentages(asset_classes),
+        allocation_regions=percentages(regions),
+        allocation_sectors=percentages(sectors),
+        unpriced_positions=sorted(unpriced),
+        instruments_missing_allocations=sorted(unclassified),
+    )
+
+
+class PortfolioRepository(Repository):
+    def load(self, clerk_user_id: str, *, session: Session | None = None) -> Portfolio:
+        """The user's whole portfolio (an unknown user raises ``NotFoundError``)."""
+        stmt = (
+            select(User)
+            .where(User.clerk_user_id == clerk_user_id)
+            .options(joinedload(User.accounts))
+        )
+        with translated(), self._reading(session) as s:
+            user = s.scalars(stmt).unique().one_or_none()
+            if user is None:
+                raise NotFoundError("user", clerk_user_id)
+            return build_portfolio(user, self._positions(s, user.clerk_user_id))
+
+    def for_job(self, job_id: uuid.UUID | str, *, session: Session | None = None) -> Portfolio:
+        """The portfolio of the user a job runs for (an unknown job raises ``NotFoundError``)."""
+        key = parse_uuid(job_id, "job id")
+        stmt = (
+            select(User)
+            .join(Job, Job.clerk_user_id == User.clerk_user_id)
+            .where(Job.id == key)
+            .options(joinedload(User.accounts))
+        )
+        with translated(), self._reading(session) as s:
+            user = s.scalars(stmt).unique().one_or_none()
+            if user is None:
+                raise NotFoundError("job", key)
+            return build_portfolio(user, self._positions(s, user.clerk_user_id))
+
+    @staticmethod
+    def _positions(s: Session, clerk_user_id: str) -> Sequence[Position]:
+        stmt = (
+            select(Position)
+            .join(Account, Account.id == Position.account_id)
+            .where(Account.clerk_user_id == clerk_user_id)
+            .options(joinedload(Position.instrument))
+        )
+        return s.scalars(stmt).all()
