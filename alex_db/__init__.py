@@ -8,6 +8,7 @@ from alex_db.database import Database
 from alex_db.errors import (
     AlexDBError,
     AlreadyExistsError,
+    ConfigurationError,
     ConflictError,
     ConstraintViolationError,
     DatabaseConnectionError,
@@ -25,6 +26,7 @@ from alex_db.errors import (
 __all__ = [
     "AlexDBError",
     "AlreadyExistsError",
+    "ConfigurationError",
     "ConflictError",
     "ConstraintViolationError",
     "Database",

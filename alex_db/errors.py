@@ -222,7 +222,8 @@ def translated(*, key: object = None, deleting: bool = False) -> Iterator[None]:
         lost = details.sqlstate is None or details.sqlstate.startswith("08")
         if exc.connection_invalidated or (lost and isinstance(exc, sa_exc.OperationalError)):
             raise DatabaseConnectionError(
-                f"the database connection failed; the transaction was rolled back ({exc.orig})"
+                f"the database connection failed or could not be made; nothing was written "
+                f"(any open transaction was rolled back): {exc.orig}"
             ) from exc
         raise DatabaseOperationError(
             f"the database rejected the statement: {details.message}", details.sqlstate

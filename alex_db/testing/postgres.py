@@ -22,13 +22,15 @@ from pathlib import Path
 from sqlalchemy import URL, create_engine, make_url, text
 from sqlalchemy.pool import NullPool
 
+from alex_db.errors import AlexDBError
+
 logger = logging.getLogger(__name__)
 
 TEST_URL_ENV = "ALEX_DB_TEST_URL"
 DOCKER_IMAGE = "postgres:16"
 
 
-class PostgresUnavailableError(RuntimeError):
+class PostgresUnavailableError(AlexDBError, RuntimeError):
     """No PostgreSQL server could be found or started."""
 
 
@@ -90,9 +92,9 @@ def embedded_server(data_dir: Path, *, keep_running: bool) -> Iterator[PostgresS
         server = get_server(data_dir, cleanup_mode=None if keep_running else "delete")
     except Exception as exc:
         raise PostgresUnavailableError(
-            f"could not start the embedded PostgreSQL in {data_dir}: {exc}. Install Docker, "
-            "or set ALEX_DB_TEST_URL to a reachable PostgreSQL server "
-            "(for example postgresql://postgres@localhost:5432/postgres)"
+            f"could not start the embedded PostgreSQL in {data_dir}: {exc}. Point alex_db at "
+            "a PostgreSQL server instead: DATABASE_URL for the application, ALEX_DB_TEST_URL "
+            "for the tests (for example postgresql://postgres@localhost:5432/postgres)"
         ) from exc
     url = psycopg_url(server.get_uri("postgres"))
     if keep_running:
