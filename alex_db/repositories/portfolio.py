@@ -52,15 +52,22 @@ def percentages(weights: Mapping[str, Decimal]) -> dict[str, Decimal]:
     return dict(sorted(shares.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
-def _spread(weights: defaultdict[str, Decimal], value: Decimal, split: Mapping[Any, float]) -> None:
-    """Add ``value`` to ``weights`` in the proportions of ``split`` (normalised by its own
-    sum, which may be off 100 by the allowed rounding)."""
-    parts = {k: Decimal(str(v)) for k, v in split.items()}
+Split = tuple[tuple[str, Decimal], ...]
+
+
+def _split(allocation: Mapping[Any, float]) -> Split:
+    """An allocation as (key, fraction) pairs, normalised by its own sum (which may be
+    off 100 by the allowed rounding). Empty when there is nothing to split by."""
+    parts = {k: Decimal(str(v)) for k, v in allocation.items()}
     total = sum(parts.values(), Decimal(0))
     if total <= 0:
-        return
-    for key, part in parts.items():
-        weights[key] += value * part / total
+        return ()
+    return tuple((k, part / total) for k, part in parts.items())
+
+
+def _spread(weights: defaultdict[str, Decimal], value: Decimal, split: Split) -> None:
+    for key, fraction in split:
+        weights[key] += value * fraction
 
 
 def build_portfolio(user: User, positions: Sequence[Position]) -> Portfolio:
@@ -74,22 +81,32 @@ def build_portfolio(user: User, positions: Sequence[Position]) -> Portfolio:
     unpriced: set[str] = set()
     unclassified: set[str] = set()
     accounts: list[PortfolioAccount] = []
+    # Each instrument is converted and split once, however many accounts hold it.
+    instruments: dict[str, tuple[InstrumentRead, Split, Split, Split]] = {}
 
     with localcontext(prec=PRECISION):
         for account in sorted(user.accounts, key=lambda a: (a.account_name, a.id)):
             held: list[PortfolioPosition] = []
             positions_value = Decimal(0)
             for position in sorted(by_account[account.id], key=lambda p: p.symbol):
-                instrument = InstrumentRead.model_validate(position.instrument)
+                if position.symbol not in instruments:
+                    read = InstrumentRead.model_validate(position.instrument)
+                    instruments[position.symbol] = (
+                        read,
+                        _split(read.allocation_asset_class),
+                        _split(read.allocation_regions),
+                        _split(read.allocation_sectors),
+                    )
+                instrument, by_asset_class, by_region, by_sector = instruments[position.symbol]
                 value = None
                 if instrument.current_price is None:
                     unpriced.add(instrument.symbol)
                 else:
                     value = position.quantity * instrument.current_price
                     positions_value += value
-                    _spread(asset_classes, value, instrument.allocation_asset_class)
-                    _spread(regions, value, instrument.allocation_regions)
-                    _spread(sectors, value, instrument.allocation_sectors)
+                    _spread(asset_classes, value, by_asset_class)
+                    _spread(regions, value, by_region)
+                    _spread(sectors, value, by_sector)
                 if not instrument.is_classified:
                     unclassified.add(instrument.symbol)
                 held.append(
