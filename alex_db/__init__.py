@@ -13,6 +13,7 @@ from alex_db.errors import (
     ConstraintViolationError,
     DatabaseConnectionError,
     DatabaseOperationError,
+    DatabaseResumingError,
     InUseError,
     InvalidIdError,
     InvalidInputError,
@@ -20,6 +21,7 @@ from alex_db.errors import (
     InvalidStateTransitionError,
     NotFoundError,
     PayloadTooLargeError,
+    ResultTooLargeError,
     UnsafeOperationError,
 )
 
@@ -32,6 +34,7 @@ __all__ = [
     "Database",
     "DatabaseConnectionError",
     "DatabaseOperationError",
+    "DatabaseResumingError",
     "InUseError",
     "InvalidIdError",
     "InvalidInputError",
@@ -39,5 +42,6 @@ __all__ = [
     "InvalidStateTransitionError",
     "NotFoundError",
     "PayloadTooLargeError",
+    "ResultTooLargeError",
     "UnsafeOperationError",
 ]

@@ -26,7 +26,9 @@ def resolve_url(settings: Settings) -> URL:
         assert settings.database_url is not None
         return normalise_url(settings.database_url)
     if backend == "dataapi":
-        raise NotImplementedError("the Aurora Data API backend is not built yet")
+        from alex_db.dataapi import data_api_url
+
+        return data_api_url(settings)
     from alex_db.embedded import embedded_url
 
     return embedded_url(settings.home)
@@ -36,6 +38,10 @@ def make_engine(url: str | URL, settings: Settings | None = None, **kwargs: Any)
     """An engine for ``url`` with alex_db's options for its backend."""
     settings = settings or Settings()
     parsed = normalise_url(url)
+    if parsed.get_driver_name() == "alexdataapi":
+        from alex_db.dataapi import make_data_api_engine
+
+        return make_data_api_engine(parsed, settings, **kwargs)
     kwargs.setdefault("echo", settings.echo_sql)
     return create_engine(parsed, **kwargs)
 

@@ -120,7 +120,15 @@ class DatabaseOperationError(AlexDBError):
 
 
 class ConfigurationError(AlexDBError):
-    """The settings do not describe a usable database."""
+    """The settings do not describe a usable database (or the service refused them)."""
+
+
+class ResultTooLargeError(AlexDBError):
+    """A result does not fit in one Data API response (1 MiB), even one row at a time."""
+
+
+class DatabaseResumingError(DatabaseConnectionError):
+    """Aurora was resuming from auto-pause; nothing was written. Retry the call."""
 
 
 class UnsafeOperationError(AlexDBError):
@@ -218,6 +226,18 @@ def translated(*, key: object = None, deleting: bool = False) -> Iterator[None]:
     except sa_exc.IntegrityError as exc:
         raise translate_integrity_error(exc, key=key, deleting=deleting) from exc
     except sa_exc.DBAPIError as exc:
+        category = getattr(exc.orig, "category", None)
+        if category == "configuration":
+            raise ConfigurationError(str(exc.orig)) from exc
+        if category == "too_large":
+            raise ResultTooLargeError(
+                f"the result does not fit in one Data API response: {exc.orig}"
+            ) from exc
+        if category == "resuming":
+            raise DatabaseResumingError(
+                f"Aurora is resuming from auto-pause; nothing was written, retry shortly: "
+                f"{exc.orig}"
+            ) from exc
         details = integrity_details(exc)
         lost = details.sqlstate is None or details.sqlstate.startswith("08")
         if exc.connection_invalidated or (lost and isinstance(exc, sa_exc.OperationalError)):

@@ -7,10 +7,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import URL, text
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from alex_db import Database
+from alex_db.testing.plugin import Backend
 
 
 @pytest.fixture
@@ -25,16 +26,17 @@ def db(alex_db: Database) -> Database:
 
 
 @pytest.fixture
-def committed_db(alex_db_url: URL) -> Iterator[Database]:
+def committed_db(alex_db_backend: Backend) -> Iterator[Database]:
     """A Database on its own engine whose writes really commit (for tests that need
     several connections, e.g. races between threads). Emptied afterwards."""
-    database = Database.from_url(alex_db_url)
+    engine = alex_db_backend.make_engine()
+    database = Database.from_engine(engine, alex_db_backend.settings)
     try:
         yield database
     finally:
-        with database.engine.begin() as conn:
+        with engine.begin() as conn:
             conn.execute(text(f"TRUNCATE {', '.join(ALL_TABLES)} CASCADE"))
-        database.dispose()
+        engine.dispose()
 
 
 ALL_TABLES = (

@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from alex_db import models
+from alex_db.errors import integrity_details
 from tests.factories import make_account, make_instrument, make_job, make_position, make_user
 
 CASES: list[tuple[str, str, str]] = [
@@ -153,8 +154,7 @@ def test_constraint_rejects_and_nothing_is_written(
     params = {k: v for k, v in world.items() if f":{k}" in sql}
     with pytest.raises(IntegrityError) as info, session.begin_nested():
         session.execute(statement, params)
-    assert info.value.orig is not None
-    assert info.value.orig.diag.constraint_name == constraint  # type: ignore[attr-defined]
+    assert integrity_details(info.value).constraint == constraint
     assert count(session.connection(), table) == before
 
 
@@ -178,7 +178,7 @@ def test_deleting_a_user_cascades_to_everything_they_own(
 def test_an_instrument_in_use_cannot_be_deleted(session: Session, world: dict[str, Any]) -> None:
     with pytest.raises(IntegrityError) as info, session.begin_nested():
         session.execute(text("DELETE FROM instruments WHERE symbol = 'SPY'"))
-    assert info.value.orig.diag.constraint_name == "fk_positions_symbol_instruments"  # type: ignore[union-attr]
+    assert integrity_details(info.value).constraint == "fk_positions_symbol_instruments"
 
 
 @pytest.mark.parametrize("table", ["users", "instruments", "accounts", "positions", "jobs"])

@@ -152,7 +152,7 @@ def test_a_connection_dropped_mid_transaction_rolls_back_and_the_next_call_works
         committed_db.users.create_user(UserCreate(clerk_user_id="u_lost"), session=s)
         pid = s.execute(text("SELECT pg_backend_pid()")).scalar_one()
         with committed_db.engine.connect() as killer:
-            killer.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+            killer.execute(text("SELECT pg_terminate_backend(CAST(:pid AS integer))"), {"pid": pid})
         committed_db.users.create_user(UserCreate(clerk_user_id="u_lost_2"), session=s)
     # Nothing of the dropped transaction survived, and the facade recovered.
     assert committed_db.users.find_by_clerk_id("u_lost") is None

@@ -120,7 +120,7 @@ def test_find_by_user_newest_first_with_status_and_limit(db: Database, job: JobR
         for offset, job_id in enumerate(ids):
             s.execute(
                 text(
-                    "UPDATE jobs SET created_at = now() - make_interval(mins => :m) WHERE id = :id"
+                    "UPDATE jobs SET created_at = now() - make_interval(mins => CAST(:m AS integer)) WHERE id = :id"
                 ),
                 {"m": 10 - offset, "id": job_id},
             )

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import TypeAdapter, ValidationError
-from sqlalchemy import ColumnElement, delete, select, update
+from sqlalchemy import ColumnElement, Select, delete, select, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from alex_db.errors import InvalidIdError, InvalidInputError, NotFoundError
@@ -23,6 +24,59 @@ T = TypeVar("T")
 # ORM-enabled UPDATE/DELETE here always target one row by key; there is nothing
 # in the identity map to synchronise that RETURNING does not refresh.
 NO_SYNC = {"synchronize_session": False}
+
+
+# The Data API refuses SQL over 65,536 characters; a multi-row VALUES list renders
+# each row's parameters into the SQL (about 35 characters a column with the casts).
+DATA_API_MAX_SQL = 65_536
+_CHARS_PER_VALUE = 48
+
+
+def is_data_api(s: Session) -> bool:
+    return s.get_bind().dialect.driver == "alexdataapi"
+
+
+def rows_per_statement(s: Session, columns: int, default: int) -> int:
+    """How many rows one multi-row INSERT may carry on this session's backend."""
+    if is_data_api(s):
+        return max(1, (DATA_API_MAX_SQL - 4096) // (_CHARS_PER_VALUE * columns))
+    return default
+
+
+def is_too_large(error: BaseException) -> bool:
+    return getattr(getattr(error, "orig", None), "category", None) == "too_large"
+
+
+def fetch_by_key(
+    s: Session,
+    stmt: Select[M],
+    key: Callable[[M], ColumnElement[bool]],
+    *,
+    page_size: int,
+    limit: int | None = None,
+) -> list[M]:
+    """Run an ordered SELECT of one entity. On the Data API it goes by key in pages
+    (``key(last_row)`` is the condition for the rows after the last one seen) that fit
+    in its 1 MiB response, halving the page when one does not; elsewhere it is one
+    statement."""
+    if not is_data_api(s):
+        return list(s.scalars(stmt if limit is None else stmt.limit(limit)))
+    rows: list[M] = []
+    size = page_size if limit is None else min(page_size, limit)
+    while limit is None or len(rows) < limit:
+        want = size if limit is None else min(size, limit - len(rows))
+        page_stmt = stmt if not rows else stmt.where(key(rows[-1]))
+        try:
+            page = list(s.scalars(page_stmt.limit(want)))
+        except DBAPIError as exc:
+            if not is_too_large(exc) or want == 1:
+                raise
+            size = max(1, want // 2)
+            continue
+        rows.extend(page)
+        if len(page) < want:
+            break
+    return rows
 
 
 def parse_uuid(value: uuid.UUID | str, what: str) -> uuid.UUID:

@@ -14,7 +14,13 @@ from sqlalchemy.orm import Session
 
 from alex_db.errors import InvalidReferenceError, translated
 from alex_db.models import Instrument
-from alex_db.repositories.base import NO_SYNC, Repository, validate
+from alex_db.repositories.base import (
+    NO_SYNC,
+    Repository,
+    fetch_by_key,
+    rows_per_statement,
+    validate,
+)
 from alex_db.schemas import (
     InstrumentCreate,
     InstrumentRead,
@@ -28,6 +34,8 @@ SYMBOL = TypeAdapter(Symbol)
 PRICES = TypeAdapter(dict[Symbol, Price])
 INSTRUMENT_TYPE = TypeAdapter(InstrumentType)
 UPSERT_CHUNK = 1000  # rows per INSERT statement: keeps parameter counts moderate
+# Rows per Data API page: an instrument row is about 1 KB in the response's JSON.
+PAGE_SIZE = 500
 
 _DATA_COLUMNS = (
     "name",
@@ -66,8 +74,9 @@ class InstrumentRepository(Repository):
         rows = [latest[symbol].model_dump() for symbol in sorted(latest)]
         changed = 0
         with translated(), self._writing(session) as s:
-            for start in range(0, len(rows), UPSERT_CHUNK):
-                insert = pg_insert(Instrument).values(rows[start : start + UPSERT_CHUNK])
+            chunk = rows_per_statement(s, len(_DATA_COLUMNS) + 1, UPSERT_CHUNK)
+            for start in range(0, len(rows), chunk):
+                insert = pg_insert(Instrument).values(rows[start : start + chunk])
                 excluded = insert.excluded
                 stmt = insert.on_conflict_do_update(
                     constraint="pk_instruments",
@@ -92,8 +101,11 @@ class InstrumentRepository(Repository):
 
     def find_all(self, *, session: Session | None = None) -> list[InstrumentRead]:
         """Every instrument, ordered by symbol (no limit: the front end autocompletes on it)."""
+        stmt = select(Instrument).order_by(Instrument.symbol)
         with translated(), self._reading(session) as s:
-            rows = s.scalars(select(Instrument).order_by(Instrument.symbol))
+            rows = fetch_by_key(
+                s, stmt, lambda last: Instrument.symbol > last.symbol, page_size=PAGE_SIZE
+            )
             return [InstrumentRead.model_validate(r) for r in rows]
 
     def find_by_type(

