@@ -8,6 +8,7 @@ from alex_db.database import Database
 from alex_db.errors import (
     AlexDBError,
     AlreadyExistsError,
+    CommitOutcomeUnknownError,
     ConfigurationError,
     ConflictError,
     ConstraintViolationError,
@@ -28,6 +29,7 @@ from alex_db.errors import (
 __all__ = [
     "AlexDBError",
     "AlreadyExistsError",
+    "CommitOutcomeUnknownError",
     "ConfigurationError",
     "ConflictError",
     "ConstraintViolationError",

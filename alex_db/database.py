@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from alex_db.config import Settings
 from alex_db.engine import make_engine, normalise_url, resolve_url
+from alex_db.errors import translated
 from alex_db.repositories import (
     AccountRepository,
     AgentLogRepository,
@@ -116,7 +117,8 @@ class Database:
         session = self._sessionmakers()[0]()
         try:
             yield session
-            session.commit()
+            with translated():  # a failed commit is alex_db's error to explain
+                session.commit()
         except BaseException:
             session.rollback()
             raise

@@ -127,6 +127,11 @@ class ResultTooLargeError(AlexDBError):
     """A result does not fit in one Data API response (1 MiB), even one row at a time."""
 
 
+class CommitOutcomeUnknownError(DatabaseConnectionError):
+    """The commit call failed without an answer: the transaction may or may not have
+    been committed. It is never re-sent; check before retrying the work."""
+
+
 class DatabaseResumingError(DatabaseConnectionError):
     """Aurora was resuming from auto-pause; nothing was written. Retry the call."""
 
@@ -232,6 +237,11 @@ def translated(*, key: object = None, deleting: bool = False) -> Iterator[None]:
         if category == "too_large":
             raise ResultTooLargeError(
                 f"the result does not fit in one Data API response: {exc.orig}"
+            ) from exc
+        if category == "commit_unknown":
+            raise CommitOutcomeUnknownError(
+                f"the commit failed without an answer; it may or may not have happened "
+                f"(it is never re-sent): {exc.orig}"
             ) from exc
         if category == "resuming":
             raise DatabaseResumingError(

@@ -240,6 +240,22 @@ def _error_from_client_error(error: ClientError) -> Error:
     return result
 
 
+def _is_busy(error: ClientError) -> bool:
+    message = str(error.response.get("Error", {}).get("Message", ""))
+    return "still running a query" in message
+
+
+def _first_words(sql: str) -> str:
+    return " ".join(sql.split()[:4])
+
+
+# Statements that may run long and are safe to leave running past the call timeout
+# (the Data API's advice for DDL): they get continueAfterTimeout.
+_DDL = re.compile(
+    r"^\s*(CREATE|ALTER|DROP|COMMENT|REINDEX|CLUSTER|VACUUM|ANALYZE|REFRESH)\b", re.IGNORECASE
+)
+
+
 def _is_resuming(error: ClientError) -> bool:
     info = error.response.get("Error", {})
     return info.get("Code") == "DatabaseResumingException" or (
@@ -347,6 +363,8 @@ class Connection(aurora_data_api.AuroraDataAPIClient):
         database: str,
         resume_deadline_s: float = 60.0,
         continue_after_timeout: bool = False,
+        initial_backoff_s: float = 0.5,
+        busy_wait_s: float = 3600.0,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         super().__init__(
@@ -359,6 +377,9 @@ class Connection(aurora_data_api.AuroraDataAPIClient):
         self._transaction_id: str | None = None
         self.autocommit = False
         self.resume_deadline_s = resume_deadline_s
+        self.initial_backoff_s = initial_backoff_s
+        self.busy_wait_s = busy_wait_s
+        self._busy = False  # a statement of this transaction runs on after its call timed out
         self._sleep = sleep
 
     # The Data API client, for tests and benchmarks that count its calls.
@@ -372,31 +393,54 @@ class Connection(aurora_data_api.AuroraDataAPIClient):
         return tid
 
     def call(self, operation: str, *, retry_if_resuming: bool, **request: Any) -> Any:
-        """Send one Data API call, translating its errors; retry a resuming cluster
-        with exponential backoff only when ``retry_if_resuming`` (nothing ran)."""
-        deadline = time.monotonic() + self.resume_deadline_s
-        delay, attempt = 0.5, 1
+        """Send one Data API call and translate its errors.
+
+        Two waits are built in, both for calls that provably did not run:
+        a resuming cluster is retried with exponential backoff until
+        ``resume_deadline_s`` when ``retry_if_resuming``; and after a statement
+        that outlived the call timeout with ``continueAfterTimeout`` (long DDL),
+        calls on the same transaction wait while it is "still running a query".
+        """
+        now = time.monotonic()
+        resume_deadline = now + self.resume_deadline_s
+        busy_deadline = now + self.busy_wait_s
+        delay, attempt = self.initial_backoff_s, 1
         while True:
             try:
-                return getattr(self._client, operation)(**request)
+                response = getattr(self._client, operation)(**request)
             except ClientError as exc:
-                if retry_if_resuming and _is_resuming(exc) and time.monotonic() + delay < deadline:
+                code = exc.response.get("Error", {}).get("Code")
+                waiting = time.monotonic() + delay
+                if retry_if_resuming and _is_resuming(exc) and waiting < resume_deadline:
                     logger.warning(
-                        "Aurora is resuming (%s); retrying %s in %.1f s (attempt %d)",
-                        exc.response.get("Error", {}).get("Code"),
+                        "Aurora is resuming (%s); retrying %s in %.2f s (attempt %d)",
+                        code,
                         operation,
                         delay,
                         attempt,
                     )
-                    self._sleep(delay)
-                    delay, attempt = min(delay * 2, 8.0), attempt + 1
-                    continue
-                raise _error_from_client_error(exc) from exc
+                elif self._busy and _is_busy(exc) and waiting < busy_deadline:
+                    logger.info("a long statement is still running; waiting %.2f s", delay)
+                elif code == "StatementTimeoutException" and request.get("continueAfterTimeout"):
+                    # The statement goes on running on the server (continueAfterTimeout).
+                    logger.warning(
+                        "%s outlived the Data API call timeout and continues on the server",
+                        _first_words(request.get("sql", "")),
+                    )
+                    self._busy = "transactionId" in request
+                    return {}
+                else:
+                    raise _error_from_client_error(exc) from exc
+                self._sleep(delay)
+                delay, attempt = min(delay * 2, 8.0), attempt + 1
+                continue
             except BotoCoreError as exc:
                 raise DataAPIConfigurationError(
                     f"cannot reach the Data API ({exc}); check the AWS region, credentials "
                     "and AWS_ENDPOINT_URL_RDS_DATA"
                 ) from exc
+            self._busy = False
+            return response
 
     def begin(self) -> str:
         if self._transaction_id is None:
@@ -415,13 +459,26 @@ class Connection(aurora_data_api.AuroraDataAPIClient):
         tid, self._transaction_id = self._transaction_id, None
         if tid is None:
             return
-        response = self.call(
-            "commit_transaction",
-            retry_if_resuming=False,
-            resourceArn=self._aurora_cluster_arn,
-            secretArn=self._secret_arn,
-            transactionId=tid,
-        )
+        try:
+            response = self.call(
+                "commit_transaction",
+                retry_if_resuming=False,
+                resourceArn=self._aurora_cluster_arn,
+                secretArn=self._secret_arn,
+                transactionId=tid,
+            )
+        except TransactionLostError:
+            raise
+        except (DataAPIConfigurationError, DataAPIDatabaseError, DataAPIIntegrityError):
+            raise  # refused outright: nothing was committed
+        except Error as exc:
+            # Never re-send a commit. If it did not happen, release the transaction now
+            # rather than at its 3-minute expiry; if it did, the rollback finds nothing.
+            self._transaction_id = tid
+            with contextlib.suppress(Error):
+                self.rollback()
+            exc.category = "commit_unknown"
+            raise
         if response.get("transactionStatus") != "Transaction Committed":
             raise DataAPIOperationalError(f"the commit was not confirmed: {response}")
 
@@ -479,7 +536,7 @@ class Cursor(aurora_data_api.AuroraDataAPICursor):
         in_transaction = not conn.autocommit
         if in_transaction:
             request["transactionId"] = conn.begin()
-        if conn._continue_after_timeout:
+        if conn._continue_after_timeout or _DDL.match(sql):
             request["continueAfterTimeout"] = True
         return request, in_transaction
 
@@ -552,6 +609,8 @@ def connect(
     database: str,
     resume_deadline_s: float = 60.0,
     continue_after_timeout: bool = False,
+    initial_backoff_s: float = 0.5,
+    busy_wait_s: float = 3600.0,
 ) -> Connection:
     return Connection(
         client=client,
@@ -560,4 +619,6 @@ def connect(
         database=database,
         resume_deadline_s=resume_deadline_s,
         continue_after_timeout=continue_after_timeout,
+        initial_backoff_s=initial_backoff_s,
+        busy_wait_s=busy_wait_s,
     )

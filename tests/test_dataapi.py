@@ -1,0 +1,699 @@
+"""The Aurora Data API backend beyond parity: call budgets, migrations, resume safety,
+large results and writes, limits and clear errors.
+
+Everything goes through a real boto3 client to the project's emulator in front of a
+real PostgreSQL; calls are counted with botocore's event hooks on that client.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import math
+import shutil
+import textwrap
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from alembic import command
+from botocore.config import Config
+from sqlalchemy import URL, Engine, create_engine, func, select, text
+from sqlalchemy.exc import DBAPIError
+
+from alex_db import (
+    CommitOutcomeUnknownError,
+    ConfigurationError,
+    Database,
+    DatabaseConnectionError,
+    DatabaseResumingError,
+    ResultTooLargeError,
+    migrations,
+)
+from alex_db.config import Settings
+from alex_db.dataapi import data_api_url, driver, make_data_api_engine
+from alex_db.models import AgentLog, PriceHistory, User
+from alex_db.schemas import (
+    AccountCreate,
+    AgentLogCreate,
+    JobCreate,
+    PriceHistoryCreate,
+    UserCreate,
+)
+from alex_db.testing.calls import DataAPICalls, count_data_api_calls
+from alex_db.testing.dataapi import DataAPIEmulator, EmulatorConfig
+from alex_db.testing.postgres import PostgresServer, scratch_database
+from tests.conftest import ALL_TABLES
+from tests.factories import instrument_create
+
+MIB = 1024 * 1024
+
+
+def new_client(emulator: DataAPIEmulator) -> Any:
+    return boto3.client(
+        "rds-data",
+        endpoint_url=emulator.endpoint_url,
+        region_name="us-east-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+        config=Config(retries={"total_max_attempts": 1}),
+    )
+
+
+@dataclass
+class Aurora:
+    """An emulator in front of a migrated scratch database, and ways to reach it."""
+
+    emulator: DataAPIEmulator
+    url: URL  # the scratch database, directly (for checks behind the Data API's back)
+
+    def settings(self, **overrides: Any) -> Settings:
+        values: dict[str, Any] = {
+            "AURORA_CLUSTER_ARN": self.emulator.resource_arn,
+            "AURORA_SECRET_ARN": self.emulator.secret_arn,
+            "AURORA_DATABASE": self.url.database,
+            "AWS_REGION": "us-east-1",
+            "AWS_ENDPOINT_URL_RDS_DATA": self.emulator.endpoint_url,
+        }
+        values.update(overrides)
+        return Settings(**values)
+
+    def engine(self, client: Any = None, settings: Settings | None = None, **kwargs: Any) -> Engine:
+        settings = settings or self.settings()
+        kwargs.setdefault("connect_args", {"initial_backoff_s": 0.01})
+        return make_data_api_engine(
+            data_api_url(settings), settings, client=client or new_client(self.emulator), **kwargs
+        )
+
+    def database(self, client: Any = None, **settings: Any) -> Database:
+        chosen = self.settings(**settings)
+        return Database.from_engine(self.engine(client, chosen), chosen)
+
+    def count(self, sql: str) -> int:
+        direct = create_engine(self.url)
+        try:
+            with direct.connect() as conn:
+                return int(conn.execute(text(sql)).scalar_one())
+        finally:
+            direct.dispose()
+
+
+@pytest.fixture(scope="module")
+def aurora_database(alex_db_server: PostgresServer) -> Iterator[URL]:
+    with scratch_database(alex_db_server.url, prefix="alex_aurora") as url:
+        engine = create_engine(url)
+        with engine.begin() as conn:
+            migrations.upgrade(conn)
+        engine.dispose()
+        yield url
+
+
+CLUSTER_ARN = "arn:aws:rds:us-east-1:123456789012:cluster:alex-test"
+SECRET_ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:alex-test-AbCdEf"
+
+
+@pytest.fixture(scope="module")
+def emulator(aurora_database: URL) -> Iterator[DataAPIEmulator]:
+    # Started with one ARN pair, like a real cluster: any other pair is refused.
+    with DataAPIEmulator(aurora_database, resource_arn=CLUSTER_ARN, secret_arn=SECRET_ARN) as emu:
+        yield emu
+
+
+@pytest.fixture
+def aurora(emulator: DataAPIEmulator, aurora_database: URL) -> Iterator[Aurora]:
+    emulator.reset_faults()
+    yield Aurora(emulator, aurora_database)
+    emulator.reset_faults()
+    direct = create_engine(aurora_database)
+    with direct.begin() as conn:
+        conn.execute(text(f"TRUNCATE {', '.join(ALL_TABLES)} CASCADE"))
+    direct.dispose()
+
+
+@pytest.fixture
+def client(aurora: Aurora) -> Any:
+    return new_client(aurora.emulator)
+
+
+@pytest.fixture
+def db(aurora: Aurora, client: Any) -> Iterator[Database]:
+    database = aurora.database(client)
+    with database.engine.connect():
+        pass  # the engine's one bootstrap call, out of the way of the counts
+    yield database
+    database.dispose()
+
+
+def ops(calls: DataAPICalls) -> list[str]:
+    short = {
+        "ExecuteStatement": "Execute",
+        "BatchExecuteStatement": "Batch",
+        "BeginTransaction": "Begin",
+        "CommitTransaction": "Commit",
+        "RollbackTransaction": "Rollback",
+    }
+    return [short[o] for o in calls.operations]
+
+
+# --- round trips --------------------------------------------------------------------------
+
+
+def test_a_new_engines_first_connection_costs_one_bootstrap_call(
+    aurora: Aurora, client: Any
+) -> None:
+    engine = aurora.engine(client)
+    try:
+        with count_data_api_calls(client) as calls, engine.connect():
+            pass
+        assert ops(calls) == ["Execute"]  # version, schema and settings in one statement
+        assert "transactionId" not in calls.requests[0]
+        with count_data_api_calls(client) as again, engine.connect():
+            pass
+        assert again.total == 0
+    finally:
+        engine.dispose()
+
+
+def test_read_only_calls_cost_one_call_each(db: Database, client: Any) -> None:
+    db.users.create_user(UserCreate(clerk_user_id="reader"))
+    db.instruments.upsert_many([instrument_create("SPY")])
+    account = db.accounts.create_account("reader", AccountCreate(account_name="401k"))
+    job = db.jobs.create_job(JobCreate(clerk_user_id="reader", job_type="risk_assessment"))
+    reads = [
+        lambda: db.users.find_by_clerk_id("reader"),
+        lambda: db.instruments.find_by_symbol("SPY"),
+        lambda: db.instruments.search("sp"),
+        lambda: db.accounts.find_by_id(account.id),
+        lambda: db.accounts.find_by_user("reader"),
+        lambda: db.positions.find_by_account(account.id),
+        lambda: db.jobs.find_by_id(job.id),
+        lambda: db.agent_logs.find_by_job(job.id),
+        lambda: db.price_history.latest_price("SPY"),
+    ]
+    for read in reads:
+        with count_data_api_calls(client) as calls:
+            read()
+        assert ops(calls) == ["Execute"]
+        assert "transactionId" not in calls.requests[0]
+
+
+def test_a_write_costs_begin_its_statements_and_commit(db: Database, client: Any) -> None:
+    db.instruments.upsert_many([instrument_create("SPY")])
+    with count_data_api_calls(client) as calls:
+        db.users.create_user(UserCreate(clerk_user_id="writer"))
+    assert ops(calls) == ["Begin", "Execute", "Commit"]
+    account = db.accounts.create_account("writer", AccountCreate(account_name="401k"))
+    with count_data_api_calls(client) as calls:
+        db.positions.add_position(account.id, "SPY", Decimal("1.5"))
+    assert ops(calls) == ["Begin", "Execute", "Commit"]
+    job = db.jobs.create_job(JobCreate(clerk_user_id="writer", job_type="risk_assessment"))
+    with count_data_api_calls(client) as lifecycle:
+        db.jobs.start(job.id)
+        db.jobs.update_report(job.id, {"r": 1})
+        db.jobs.update_charts(job.id, {"c": 1})
+        db.jobs.update_retirement(job.id, {"p": 1})
+        db.jobs.update_summary(job.id, {"s": 1})
+        db.jobs.complete(job.id)
+    assert ops(lifecycle) == ["Begin", "Execute", "Commit"] * 6
+
+
+@pytest.mark.parametrize("positions", [1, 10, 100])
+def test_portfolio_load_costs_at_most_two_calls(db: Database, client: Any, positions: int) -> None:
+    db.users.create_user(UserCreate(clerk_user_id="owner"))
+    symbols = [f"P{i:03d}" for i in range(positions)]
+    db.instruments.upsert_many(instrument_create(s) for s in symbols)
+    accounts = [
+        db.accounts.create_account("owner", AccountCreate(account_name=f"a{i}")) for i in range(3)
+    ]
+    with db.session() as s:
+        for i, symbol in enumerate(symbols):
+            db.positions.add_position(accounts[i % 3].id, symbol, Decimal("2"), session=s)
+    with count_data_api_calls(client) as calls:
+        portfolio = db.portfolio.load("owner")
+    assert sum(len(a.positions) for a in portfolio.accounts) == positions
+    assert ops(calls) == ["Execute", "Execute"]
+
+
+def test_record_prices_batches_within_the_request_and_sql_limits(db: Database, client: Any) -> None:
+    db.instruments.upsert_many(instrument_create(f"S{i}") for i in range(10))
+    start = dt.date(2000, 1, 1)
+    rows = [
+        PriceHistoryCreate(
+            symbol=f"S{i % 10}",
+            date=start + dt.timedelta(days=i // 10),
+            close_price=Decimal(f"{i}.{i % 10000:04d}"),
+            volume=i,
+        )
+        for i in range(10_000)
+    ]
+    with count_data_api_calls(client) as calls:
+        assert db.price_history.record_prices(rows) == 10_000
+    batches = [
+        r
+        for op, r in zip(calls.operations, calls.requests, strict=True)
+        if op == "BatchExecuteStatement"
+    ]
+    per_call = len(batches[0]["parameterSets"])
+    assert ops(calls) == ["Begin", "Execute"] + ["Batch"] * math.ceil(10_000 / per_call) + [
+        "Commit"
+    ]
+    assert sum(len(b["parameterSets"]) for b in batches) == 10_000
+    assert max(calls.request_bytes) < 4 * MIB
+    assert all(len(r["sql"]) < 65_536 for r in calls.requests if "sql" in r)
+    assert aurora_count(db, PriceHistory) == 10_000
+    first = db.price_history.series("S0", start, start)[0]
+    assert first.close_price == Decimal("0.0000")
+    last = db.price_history.latest_price("S9")
+    assert last is not None
+    assert last.close_price == Decimal("9999.9999")
+
+
+def aurora_count(db: Database, model: type[Any]) -> int:
+    with db.read_session() as s:
+        return int(s.scalar(select(func.count()).select_from(model)) or 0)
+
+
+def test_orm_bulk_inserts_never_exceed_the_sql_limit(db: Database, client: Any) -> None:
+    db.users.create_user(UserCreate(clerk_user_id="bulk"))
+    job = db.jobs.create_job(JobCreate(clerk_user_id="bulk", job_type="risk_assessment"))
+    with count_data_api_calls(client) as calls, db.session() as s:
+        s.add_all(
+            AgentLogCreate(job_id=job.id, agent_name=f"agent {i}").to_orm() for i in range(1000)
+        )
+        s.flush()
+    assert all(len(r.get("sql", "")) < 65_536 for r in calls.requests)
+    assert aurora_count(db, AgentLog) == 1000
+
+
+def test_upsert_many_splits_statements_under_the_sql_limit(db: Database, client: Any) -> None:
+    with count_data_api_calls(client) as calls:
+        assert (
+            db.instruments.upsert_many(instrument_create(f"X{i:04d}") for i in range(2000)) == 2000
+        )
+    statements = [r["sql"] for r in calls.requests if "sql" in r]
+    assert len(statements) > 1
+    assert max(len(sql) for sql in statements) < 65_536
+
+
+# --- large results ------------------------------------------------------------------------
+
+
+def test_find_all_pages_by_key_past_the_1_mib_response_limit(db: Database, client: Any) -> None:
+    long_name = "An instrument with a long name " * 7
+    db.instruments.upsert_many(instrument_create(f"I{i:04d}", name=long_name) for i in range(2500))
+    with count_data_api_calls(client) as calls:
+        found = db.instruments.find_all()
+    assert [i.symbol for i in found] == [f"I{i:04d}" for i in range(2500)]
+    assert calls.total >= 3  # more than one page was needed
+
+
+def test_series_pages_by_key(db: Database, client: Any) -> None:
+    db.instruments.upsert_many([instrument_create("SPY")])
+    start = dt.date(1990, 1, 1)
+    db.price_history.record_prices(
+        PriceHistoryCreate(symbol="SPY", date=start + dt.timedelta(days=d), close_price=Decimal(d))
+        for d in range(8000)
+    )
+    with count_data_api_calls(client) as calls:
+        series = db.price_history.series("SPY", start, start + dt.timedelta(days=7999))
+    assert [p.close_price for p in series] == [Decimal(d) for d in range(8000)]
+    assert calls.total == math.ceil(8000 / 3000)
+
+
+def test_job_history_with_large_payloads_halves_its_pages(aurora: Aurora, client: Any) -> None:
+    db = aurora.database(client)
+    db.users.create_user(UserCreate(clerk_user_id="heavy"))
+    big = {"data": "x" * (190 * 1024)}
+    ids = []
+    for _ in range(6):
+        job = db.jobs.create_job(JobCreate(clerk_user_id="heavy", job_type="portfolio_analysis"))
+        for update in (db.jobs.update_report, db.jobs.update_charts, db.jobs.update_retirement):
+            update(job.id, big)
+        ids.append(job.id)
+    history = db.jobs.find_by_user("heavy", limit=20)
+    assert {j.id for j in history} == set(ids)
+    assert all(j.charts_payload == big for j in history)
+    db.dispose()
+
+
+def test_a_row_over_1_mib_is_a_clear_error(aurora: Aurora, client: Any) -> None:
+    db = aurora.database(client, ALEX_DB_MAX_PAYLOAD_BYTES=400 * 1024)
+    db.users.create_user(UserCreate(clerk_user_id="huge"))
+    job = db.jobs.create_job(JobCreate(clerk_user_id="huge", job_type="portfolio_analysis"))
+    big = {"data": "y" * (390 * 1024)}
+    for update in (db.jobs.update_report, db.jobs.update_charts, db.jobs.update_retirement):
+        update(job.id, big)
+    with pytest.raises(ResultTooLargeError, match="size limit"):
+        db.jobs.find_by_id(job.id)
+    with pytest.raises(ResultTooLargeError, match="size limit"):
+        db.jobs.find_by_user("huge")  # paging goes down to one row, and one row is too big
+    db.dispose()
+
+
+# --- limits ---------------------------------------------------------------------------------
+
+
+def test_a_statement_over_the_sql_limit_is_refused_before_sending(
+    db: Database, client: Any
+) -> None:
+    with (
+        count_data_api_calls(client) as calls,
+        pytest.raises(DBAPIError, match="65,536"),
+        db.session() as s,
+    ):
+        s.add(User(clerk_user_id="kept-out"))
+        s.flush()
+        s.execute(text("SELECT '" + "x" * 70_000 + "'"))
+    # the oversized statement never left; the INSERT before it was rolled back
+    assert all(len(r.get("sql", "")) <= 65_536 for r in calls.requests)
+    assert ops(calls)[-3:] == ["Begin", "Execute", "Rollback"]
+    assert db.users.find_by_clerk_id("kept-out") is None
+
+
+# --- migrations over the Data API ----------------------------------------------------------
+
+
+@pytest.fixture
+def empty_aurora(alex_db_server: PostgresServer) -> Iterator[Aurora]:
+    with (
+        scratch_database(alex_db_server.url, prefix="alex_aurora_mig") as url,
+        DataAPIEmulator(url, config=EmulatorConfig(statement_timeout=1.0)) as emu,
+    ):
+        yield Aurora(emu, url)
+
+
+def tables_of(aurora: Aurora) -> int:
+    return aurora.count(
+        "SELECT count(*) FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'alembic_version'"
+    )
+
+
+def test_upgrade_downgrade_and_check_through_the_data_api(empty_aurora: Aurora) -> None:
+    client = new_client(empty_aurora.emulator)
+    engine = empty_aurora.engine(client)
+    try:
+        with count_data_api_calls(client) as calls, engine.begin() as conn:
+            migrations.upgrade(conn)
+        # one transaction, one statement per call (the emulator refuses several)
+        assert ops(calls).count("Begin") == 1
+        assert ops(calls)[-1] == "Commit"
+        assert tables_of(empty_aurora) == 7
+        with engine.connect() as conn:
+            migrations.check(conn)
+        with engine.begin() as conn:
+            migrations.downgrade(conn, "base")
+        assert tables_of(empty_aurora) == 0
+        with engine.begin() as conn:
+            migrations.upgrade(conn)
+            migrations.check(conn)
+    finally:
+        engine.dispose()
+
+
+SLOW_REVISION = '''
+"""a slow DDL step"""
+from alembic import op
+
+revision = "5100000000aa"
+down_revision = {down!r}
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.execute("CREATE TABLE slow_ddl AS SELECT g AS n FROM generate_series(1, 10) g, pg_sleep(1.5)")
+    op.execute("CREATE INDEX ix_slow_ddl_n ON slow_ddl (n)")
+
+
+def downgrade() -> None:
+    op.execute("DROP TABLE slow_ddl")
+'''
+
+
+def slow_scripts(tmp_path: Path) -> Path:
+    scripts = tmp_path / "alembic"
+    shutil.copytree(migrations.script_location(), scripts)
+    (scripts / "versions" / "9999_slow.py").write_text(
+        textwrap.dedent(SLOW_REVISION.format(down=migrations.head_revision()))
+    )
+    return scripts
+
+
+def test_long_ddl_outlives_the_statement_timeout(
+    empty_aurora: Aurora, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The emulator cancels statements after 1 s here; DDL gets continueAfterTimeout, and
+    the next call waits while the transaction is still running it."""
+    engine = empty_aurora.engine()
+    try:
+        with engine.begin() as conn:
+            config = migrations.alembic_config(conn)
+            config.set_main_option("script_location", str(slow_scripts(tmp_path)))
+            with caplog.at_level(logging.WARNING, logger="alex_db.dataapi"):
+                command.upgrade(config, "head")
+        assert "continues on the server" in caplog.text
+        assert empty_aurora.count("SELECT count(*) FROM slow_ddl") == 10
+        assert (
+            empty_aurora.count("SELECT count(*) FROM pg_indexes WHERE indexname = 'ix_slow_ddl_n'")
+            == 1
+        )
+    finally:
+        engine.dispose()
+
+
+def test_a_slow_data_statement_is_cancelled_and_nothing_is_written(empty_aurora: Aurora) -> None:
+    """DML gets no continueAfterTimeout: at the statement timeout (1 s here, 45 s on
+    AWS) it is cancelled, and the transaction's earlier writes go with it."""
+    direct = create_engine(empty_aurora.url)
+    with direct.begin() as conn:
+        migrations.upgrade(conn)
+    direct.dispose()
+    db = Database.from_engine(empty_aurora.engine(), empty_aurora.settings())
+    try:
+        with pytest.raises(DBAPIError, match="StatementTimeoutException"), db.session() as s:
+            db.users.create_user(UserCreate(clerk_user_id="slow"), session=s)
+            s.execute(text("SELECT pg_sleep(2)"))
+        assert empty_aurora.count("SELECT count(*) FROM users") == 0
+    finally:
+        db.dispose()
+
+
+# --- resume safety -----------------------------------------------------------------------
+
+
+def test_resume_during_a_read_is_retried(
+    db: Database, client: Any, aurora: Aurora, caplog: pytest.LogCaptureFixture
+) -> None:
+    db.users.create_user(UserCreate(clerk_user_id="sleepy"))
+    aurora.emulator.fail_next(3)
+    with (
+        caplog.at_level(logging.WARNING, logger="alex_db.dataapi"),
+        count_data_api_calls(client) as calls,
+    ):
+        assert db.users.find_by_clerk_id("sleepy") is not None
+    assert ops(calls) == ["Execute"] * 4
+    assert caplog.text.count("Aurora is resuming") == 3
+
+
+def test_resume_at_begin_is_retried_and_the_write_happens_once(
+    db: Database, client: Any, aurora: Aurora
+) -> None:
+    aurora.emulator.fail_next(2)
+    with count_data_api_calls(client) as calls:
+        db.users.create_user(UserCreate(clerk_user_id="woken"))
+    assert ops(calls) == ["Begin", "Begin", "Begin", "Execute", "Commit"]
+    assert aurora.count("SELECT count(*) FROM users WHERE clerk_user_id = 'woken'") == 1
+
+
+def test_resume_during_a_migration_is_retried(
+    empty_aurora: Aurora, caplog: pytest.LogCaptureFixture
+) -> None:
+    client = new_client(empty_aurora.emulator)
+    engine = empty_aurora.engine(client)
+    try:
+        empty_aurora.emulator.fail_next(2)
+        with caplog.at_level(logging.WARNING, logger="alex_db.dataapi"), engine.begin() as conn:
+            migrations.upgrade(conn)
+        assert caplog.text.count("Aurora is resuming") == 2
+        assert tables_of(empty_aurora) == 7
+    finally:
+        engine.dispose()
+
+
+def test_resume_inside_a_transaction_is_not_retried_and_nothing_is_written(
+    db: Database, client: Any, aurora: Aurora
+) -> None:
+    with (
+        count_data_api_calls(client) as calls,
+        pytest.raises(DatabaseResumingError, match="nothing was written"),
+        db.session() as s,
+    ):
+        db.users.create_user(UserCreate(clerk_user_id="first"), session=s)
+        aurora.emulator.fail_next(1)
+        db.users.create_user(UserCreate(clerk_user_id="second"), session=s)
+    assert ops(calls) == ["Begin", "Execute", "Execute", "Rollback"]
+    assert aurora.count("SELECT count(*) FROM users") == 0
+
+
+def test_resume_retries_stop_at_the_deadline(aurora: Aurora, client: Any) -> None:
+    db = aurora.database(client, ALEX_DB_RESUME_DEADLINE_S=0.3)
+    aurora.emulator.fail_next(1000)
+    started = time.monotonic()
+    with pytest.raises(DatabaseResumingError):
+        db.users.find_by_clerk_id("anyone")
+    assert time.monotonic() - started < 5
+    aurora.emulator.reset_faults()
+    db.dispose()
+
+
+def test_a_failed_commit_is_never_re_sent(db: Database, client: Any, aurora: Aurora) -> None:
+    with (
+        count_data_api_calls(client) as calls,
+        pytest.raises(CommitOutcomeUnknownError, match="may or may not"),
+        db.session() as s,
+    ):
+        db.users.create_user(UserCreate(clerk_user_id="unsure"), session=s)
+        aurora.emulator.fail_next(1, code="InternalServerErrorException")
+    assert ops(calls).count("Commit") == 1
+    assert aurora.count("SELECT count(*) FROM users") == 0
+    assert aurora.emulator.open_transactions == 0  # released, not left to expire
+
+
+def test_a_transaction_idle_past_expiry_is_rolled_back_and_the_next_call_works(
+    alex_db_server: PostgresServer, aurora_database: URL
+) -> None:
+    with DataAPIEmulator(
+        aurora_database, config=EmulatorConfig(transaction_idle_timeout=0.5)
+    ) as emu:
+        aurora = Aurora(emu, aurora_database)
+        db = aurora.database()
+        try:
+            with pytest.raises(DatabaseConnectionError, match="not found"), db.session() as s:
+                db.users.create_user(UserCreate(clerk_user_id="idle"), session=s)
+                time.sleep(1.2)
+                db.users.create_user(UserCreate(clerk_user_id="idle-2"), session=s)
+            assert aurora.count("SELECT count(*) FROM users WHERE clerk_user_id LIKE 'idle%'") == 0
+            db.users.create_user(UserCreate(clerk_user_id="after-idle"))
+            assert db.users.find_by_clerk_id("after-idle") is not None
+        finally:
+            db.dispose()
+            direct = create_engine(aurora_database)
+            with direct.begin() as conn:
+                conn.execute(text("DELETE FROM users"))
+            direct.dispose()
+
+
+# --- clear errors -----------------------------------------------------------------------------
+
+
+def test_a_wrong_cluster_arn_says_what_to_fix(aurora: Aurora) -> None:
+    db = aurora.database(
+        AURORA_CLUSTER_ARN="arn:aws:rds:us-east-1:123456789012:cluster:not-this-one"
+    )
+    with pytest.raises(
+        ConfigurationError, match=r"HttpEndpointNotEnabledException.*AURORA_CLUSTER_ARN"
+    ):
+        db.users.find_by_clerk_id("x")
+    db.dispose()
+
+
+def test_a_wrong_secret_arn_says_what_to_fix(aurora: Aurora) -> None:
+    db = aurora.database(
+        AURORA_SECRET_ARN="arn:aws:secretsmanager:us-east-1:123456789012:secret:nope"
+    )
+    with pytest.raises(ConfigurationError, match=r"SecretsErrorException.*AURORA_SECRET_ARN"):
+        db.users.create_user(UserCreate(clerk_user_id="x"))
+    assert aurora.count("SELECT count(*) FROM users") == 0
+    db.dispose()
+
+
+@pytest.mark.parametrize(
+    ("cluster", "secret", "message"),
+    [
+        ("my-cluster", None, "AURORA_CLUSTER_ARN 'my-cluster' is not a cluster ARN"),
+        (
+            None,
+            "arn:aws:s3:::bucket",
+            "AURORA_SECRET_ARN 'arn:aws:s3:::bucket' is not a Secrets Manager ARN",
+        ),
+    ],
+)
+def test_malformed_arns_fail_before_any_call(
+    aurora: Aurora, cluster: str | None, secret: str | None, message: str
+) -> None:
+    overrides = {}
+    if cluster:
+        overrides["AURORA_CLUSTER_ARN"] = cluster
+    if secret:
+        overrides["AURORA_SECRET_ARN"] = secret
+    with pytest.raises(ConfigurationError, match=message):
+        aurora.database(**overrides)
+
+
+def test_a_disabled_http_endpoint_says_what_to_fix(db: Database, aurora: Aurora) -> None:
+    aurora.emulator.http_endpoint_enabled = False
+    with pytest.raises(ConfigurationError, match="enable the Data API"):
+        db.users.create_user(UserCreate(clerk_user_id="x"))
+    aurora.emulator.http_endpoint_enabled = True
+    assert aurora.count("SELECT count(*) FROM users") == 0
+
+
+def test_an_invalid_secret_says_what_to_fix(db: Database, aurora: Aurora) -> None:
+    aurora.emulator.secret_valid = False
+    with pytest.raises(ConfigurationError, match="InvalidSecretException"):
+        db.users.find_by_clerk_id("x")
+
+
+def test_a_type_the_data_api_cannot_return_says_to_cast_it(db: Database) -> None:
+    with db.session() as s, pytest.raises(DBAPIError, match="cast to text"):
+        s.execute(text("SELECT interval '1 day'"))
+    with db.session() as s:
+        assert s.execute(text("SELECT CAST(interval '1 day' AS text)")).scalar_one() == "1 day"
+
+
+def test_an_unreachable_endpoint_says_what_to_check(aurora: Aurora) -> None:
+    settings = aurora.settings(AWS_ENDPOINT_URL_RDS_DATA="http://127.0.0.1:9")
+    db = Database.from_url(data_api_url(settings), settings)
+    with pytest.raises(ConfigurationError, match="AWS_ENDPOINT_URL_RDS_DATA"):
+        db.users.find_by_clerk_id("x")
+
+
+def test_driver_errors_carry_sqlstate_and_constraint(db: Database) -> None:
+    db.users.create_user(UserCreate(clerk_user_id="dup"))
+    with pytest.raises(DBAPIError) as info, db.session() as s:
+        s.execute(text("INSERT INTO users (clerk_user_id) VALUES ('dup')"))
+    orig = info.value.orig
+    assert isinstance(orig, driver.IntegrityError)
+    assert (orig.sqlstate, orig.constraint_name) == ("23505", "pk_users")  # type: ignore[attr-defined]
+
+
+def test_values_round_trip_exactly_through_the_data_api(db: Database) -> None:
+    """Spot checks at the extremes (the whole facade suite also runs on both backends)."""
+    db.instruments.upsert_many([instrument_create("MAX", current_price=Decimal("99999999.9999"))])
+    user = db.users.create_user(
+        UserCreate(clerk_user_id="edge", target_retirement_income=Decimal("9999999999.99"))
+    )
+    assert user.target_retirement_income == Decimal("9999999999.99")
+    account = db.accounts.create_account(
+        "edge", AccountCreate(account_name="a", cash_balance=Decimal("-0.01"))
+    )
+    assert isinstance(account.id, uuid.UUID)
+    position = db.positions.add_position(account.id, "MAX", Decimal("123456789012.12345678"))
+    assert position.quantity == Decimal("123456789012.12345678")
+    found = db.instruments.find_by_symbol("MAX")
+    assert found is not None
+    assert found.current_price == Decimal("99999999.9999")
+    payload = {"n": 9007199254740993, "f": 0.1, "u": "ü", "nested": [None, True, {"x": []}]}
+    job = db.jobs.create_job(
+        JobCreate(clerk_user_id="edge", job_type="risk_assessment", request_payload=payload)
+    )
+    stored = db.jobs.find_by_id(job.id)
+    assert stored is not None
+    assert stored.request_payload == payload
+    assert stored.created_at.tzinfo is not None
