@@ -111,8 +111,16 @@ def find_server() -> AbstractContextManager[PostgresServer]:
         return _explicit_server(explicit)
     if _docker_answers():
         return _testcontainers_server()
-    scratch = Path(tempfile.mkdtemp(prefix="alex-db-test-"))
-    return embedded_server(scratch / "pgdata", keep_running=False)
+    return _throwaway_embedded_server()
+
+
+@contextmanager
+def _throwaway_embedded_server() -> Iterator[PostgresServer]:
+    with (
+        tempfile.TemporaryDirectory(prefix="alex-db-test-") as scratch,
+        embedded_server(Path(scratch) / "pgdata", keep_running=False) as server,
+    ):
+        yield server
 
 
 @contextmanager
