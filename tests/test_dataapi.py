@@ -10,7 +10,10 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import math
+import os
 import shutil
+import subprocess
+import sys
 import textwrap
 import time
 import uuid
@@ -697,3 +700,33 @@ def test_values_round_trip_exactly_through_the_data_api(db: Database) -> None:
     assert stored is not None
     assert stored.request_payload == payload
     assert stored.created_at.tzinfo is not None
+
+
+def test_the_alembic_command_migrates_through_the_data_api(empty_aurora: Aurora) -> None:
+    """`alembic upgrade head` / `check` with only the Aurora variables set: how CI applies
+    migrations to a cluster it has no network path to."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "AURORA_"))}
+    env.update(
+        AURORA_CLUSTER_ARN=empty_aurora.emulator.resource_arn,
+        AURORA_SECRET_ARN=empty_aurora.emulator.secret_arn,
+        AURORA_DATABASE=str(empty_aurora.url.database),
+        AWS_REGION="us-east-1",
+        AWS_ENDPOINT_URL_RDS_DATA=empty_aurora.emulator.endpoint_url,
+        AWS_ACCESS_KEY_ID="test",
+        AWS_SECRET_ACCESS_KEY="test",
+    )
+    repo = Path(__file__).resolve().parent.parent
+    empty_aurora.emulator.reset_counts()
+    for args in (["upgrade", "head"], ["check"]):
+        result = subprocess.run(
+            [sys.executable, "-m", "alembic", *args],
+            cwd=repo,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=120,
+        )
+        assert result.returncode == 0, result.stderr
+    assert tables_of(empty_aurora) == 7
+    assert empty_aurora.emulator.call_counts.get("ExecuteStatement", 0) > 0
