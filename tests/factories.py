@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import shutil
+import textwrap
 import uuid
 from decimal import Decimal
+from pathlib import Path
 
 from sqlalchemy.orm import Session
 
-from alex_db import models
+from alex_db import migrations, models
 from alex_db.schemas import InstrumentCreate
 
 
@@ -95,3 +98,13 @@ def instrument_create(symbol: str = "SPY", **overrides: object) -> InstrumentCre
     }
     fields.update(overrides)
     return InstrumentCreate.model_validate(fields)
+
+
+def scripts_with_revision(tmp_path: Path, revision: str) -> Path:
+    """A copy of the Alembic scripts plus one extra revision on top of head.
+    ``revision`` is the module's source, with ``{down}`` where the head goes."""
+    scripts = tmp_path / "alembic"
+    shutil.copytree(migrations.script_location(), scripts)
+    source = textwrap.dedent(revision.format(down=migrations.head_revision()))
+    (scripts / "versions" / "9999_extra.py").write_text(source)
+    return scripts

@@ -11,10 +11,8 @@ import datetime as dt
 import logging
 import math
 import os
-import shutil
 import subprocess
 import sys
-import textwrap
 import time
 import uuid
 from collections.abc import Iterator
@@ -53,7 +51,7 @@ from alex_db.testing.calls import DataAPICalls, count_data_api_calls
 from alex_db.testing.dataapi import DataAPIEmulator, EmulatorConfig
 from alex_db.testing.postgres import PostgresServer, scratch_database
 from tests.conftest import ALL_TABLES
-from tests.factories import instrument_create
+from tests.factories import instrument_create, scripts_with_revision
 
 MIB = 1024 * 1024
 
@@ -439,15 +437,6 @@ def downgrade() -> None:
 '''
 
 
-def slow_scripts(tmp_path: Path) -> Path:
-    scripts = tmp_path / "alembic"
-    shutil.copytree(migrations.script_location(), scripts)
-    (scripts / "versions" / "9999_slow.py").write_text(
-        textwrap.dedent(SLOW_REVISION.format(down=migrations.head_revision()))
-    )
-    return scripts
-
-
 def test_long_ddl_outlives_the_statement_timeout(
     empty_aurora: Aurora, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -457,7 +446,9 @@ def test_long_ddl_outlives_the_statement_timeout(
     try:
         with engine.begin() as conn:
             config = migrations.alembic_config(conn)
-            config.set_main_option("script_location", str(slow_scripts(tmp_path)))
+            config.set_main_option(
+                "script_location", str(scripts_with_revision(tmp_path, SLOW_REVISION))
+            )
             with caplog.at_level(logging.WARNING, logger="alex_db.dataapi"):
                 command.upgrade(config, "head")
         assert "continues on the server" in caplog.text

@@ -7,10 +7,8 @@ already at head and must stay that way).
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
-import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,6 +22,7 @@ from sqlalchemy import Column, Connection, Engine, MetaData, String, create_engi
 from alex_db import migrations
 from alex_db.models import UPDATED_AT_FUNCTION, Base
 from alex_db.testing.postgres import PostgresServer, scratch_database
+from tests.factories import scripts_with_revision
 
 REPO = Path(__file__).resolve().parent.parent
 TABLES = {"users", "instruments", "accounts", "positions", "price_history", "jobs", "agent_logs"}
@@ -217,12 +216,7 @@ def downgrade() -> None:
 
 @pytest.fixture
 def failing_script_dir(tmp_path: Path) -> Path:
-    scripts = tmp_path / "alembic"
-    shutil.copytree(migrations.script_location(), scripts)
-    (scripts / "versions" / "9999_failing.py").write_text(
-        textwrap.dedent(FAILING_REVISION.format(down=migrations.head_revision()))
-    )
-    return scripts
+    return scripts_with_revision(tmp_path, FAILING_REVISION)
 
 
 def test_a_failing_migration_leaves_the_database_as_it_was(

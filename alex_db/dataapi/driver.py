@@ -601,24 +601,6 @@ class Cursor(aurora_data_api.AuroraDataAPICursor):
         self._set_result({"numberOfRecordsUpdated": sent})
 
 
-def connect(
-    *,
-    client: Any,
-    resource_arn: str,
-    secret_arn: str,
-    database: str,
-    resume_deadline_s: float = 60.0,
-    continue_after_timeout: bool = False,
-    initial_backoff_s: float = 0.5,
-    busy_wait_s: float = 3600.0,
-) -> Connection:
-    return Connection(
-        client=client,
-        resource_arn=resource_arn,
-        secret_arn=secret_arn,
-        database=database,
-        resume_deadline_s=resume_deadline_s,
-        continue_after_timeout=continue_after_timeout,
-        initial_backoff_s=initial_backoff_s,
-        busy_wait_s=busy_wait_s,
-    )
+def connect(**kwargs: Any) -> Connection:
+    """DB-API ``connect``: the keyword arguments are :class:`Connection`'s."""
+    return Connection(**kwargs)
