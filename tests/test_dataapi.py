@@ -204,15 +204,17 @@ def test_read_only_calls_cost_one_call_each(db: Database, client: Any) -> None:
         assert "transactionId" not in calls.requests[0]
 
 
-def test_a_write_costs_begin_its_statements_and_commit(db: Database, client: Any) -> None:
+def test_a_single_statement_write_costs_one_call(db: Database, client: Any) -> None:
+    """A write that is one statement goes without a transaction: atomic on its own."""
     db.instruments.upsert_many([instrument_create("SPY")])
     with count_data_api_calls(client) as calls:
         db.users.create_user(UserCreate(clerk_user_id="writer"))
-    assert ops(calls) == ["Begin", "Execute", "Commit"]
+    assert ops(calls) == ["Execute"]
+    assert "transactionId" not in calls.requests[0]
     account = db.accounts.create_account("writer", AccountCreate(account_name="401k"))
     with count_data_api_calls(client) as calls:
         db.positions.add_position(account.id, "SPY", Decimal("1.5"))
-    assert ops(calls) == ["Begin", "Execute", "Commit"]
+    assert ops(calls) == ["Execute"]
     job = db.jobs.create_job(JobCreate(clerk_user_id="writer", job_type="risk_assessment"))
     with count_data_api_calls(client) as lifecycle:
         db.jobs.start(job.id)
@@ -221,7 +223,21 @@ def test_a_write_costs_begin_its_statements_and_commit(db: Database, client: Any
         db.jobs.update_retirement(job.id, {"p": 1})
         db.jobs.update_summary(job.id, {"s": 1})
         db.jobs.complete(job.id)
-    assert ops(lifecycle) == ["Begin", "Execute", "Commit"] * 6
+    assert ops(lifecycle) == ["Execute"] * 6
+
+
+def test_a_multi_statement_write_costs_begin_its_statements_and_commit(
+    db: Database, client: Any
+) -> None:
+    with count_data_api_calls(client) as calls:
+        db.instruments.upsert_many(instrument_create(f"M{i:03d}") for i in range(300))
+    statements = ops(calls).count("Execute")
+    assert statements >= 2  # the rows need more than one statement under the SQL limit
+    assert ops(calls) == ["Begin"] + ["Execute"] * statements + ["Commit"]
+    with count_data_api_calls(client) as calls, db.session() as s:
+        db.users.create_user(UserCreate(clerk_user_id="a"), session=s)
+        db.users.create_user(UserCreate(clerk_user_id="b"), session=s)
+    assert ops(calls) == ["Begin", "Execute", "Execute", "Commit"]
 
 
 @pytest.mark.parametrize("positions", [1, 10, 100])
@@ -495,14 +511,20 @@ def test_resume_during_a_read_is_retried(
     assert caplog.text.count("Aurora is resuming") == 3
 
 
-def test_resume_at_begin_is_retried_and_the_write_happens_once(
+def test_resume_before_a_write_is_retried_and_the_write_happens_once(
     db: Database, client: Any, aurora: Aurora
 ) -> None:
     aurora.emulator.fail_next(2)
     with count_data_api_calls(client) as calls:
         db.users.create_user(UserCreate(clerk_user_id="woken"))
-    assert ops(calls) == ["Begin", "Begin", "Begin", "Execute", "Commit"]
+    # an Execute outside a transaction provably did not run when refused: retried
+    assert ops(calls) == ["Execute", "Execute", "Execute"]
     assert aurora.count("SELECT count(*) FROM users WHERE clerk_user_id = 'woken'") == 1
+    aurora.emulator.fail_next(2)
+    with count_data_api_calls(client) as calls, db.session() as s:
+        db.users.create_user(UserCreate(clerk_user_id="woken-2"), session=s)
+    assert ops(calls) == ["Begin", "Begin", "Begin", "Execute", "Commit"]
+    assert aurora.count("SELECT count(*) FROM users WHERE clerk_user_id = 'woken-2'") == 1
 
 
 def test_resume_during_a_migration_is_retried(

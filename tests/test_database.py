@@ -117,7 +117,8 @@ def test_a_single_read_is_a_single_statement(committed_db: Database) -> None:
     assert seen[0].lstrip().upper().startswith("SELECT")
 
 
-def test_a_single_write_is_one_statement_in_one_transaction(committed_db: Database) -> None:
+def test_a_single_statement_write_is_one_round_trip_and_durable(committed_db: Database) -> None:
+    """One statement is atomic on its own: it runs in autocommit, with no BEGIN/COMMIT."""
     engine = committed_db.engine
     commits: list[str] = []
     event.listen(engine, "commit", lambda conn: commits.append("commit"))
@@ -125,6 +126,22 @@ def test_a_single_write_is_one_statement_in_one_transaction(committed_db: Databa
         committed_db.users.create_user(UserCreate(clerk_user_id="u_write"))
     assert len(seen) == 1
     assert seen[0].lstrip().upper().startswith("INSERT")
+    assert commits == []
+    with engine.connect() as other:
+        found = other.execute(select(User.clerk_user_id).where(User.clerk_user_id == "u_write"))
+        assert found.scalar_one() == "u_write"
+
+
+def test_a_multi_statement_write_is_one_transaction(committed_db: Database) -> None:
+    engine = committed_db.engine
+    commits: list[str] = []
+    event.listen(engine, "commit", lambda conn: commits.append("commit"))
+    with statements(engine) as seen:
+        committed_db.instruments.update_prices({})  # nothing to do: no statement at all
+    assert seen == []
+    with committed_db.session() as s:
+        committed_db.users.create_user(UserCreate(clerk_user_id="u_a"), session=s)
+        committed_db.users.create_user(UserCreate(clerk_user_id="u_b"), session=s)
     assert commits == ["commit"]
 
 

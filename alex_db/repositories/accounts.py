@@ -19,7 +19,7 @@ class AccountRepository(Repository):
     ) -> AccountRead:
         """Create an account for an existing user (an unknown user raises
         ``InvalidReferenceError``)."""
-        with translated(key=clerk_user_id), self._writing(session) as s:
+        with translated(key=clerk_user_id), self._one_statement(session) as s:
             row = account.to_orm(clerk_user_id)
             s.add(row)
             s.flush()
@@ -49,7 +49,7 @@ class AccountRepository(Repository):
         self, account_id: uuid.UUID | str, changes: AccountUpdate, *, session: Session | None = None
     ) -> AccountRead:
         key = parse_uuid(account_id, "account id")
-        with translated(key=key), self._writing(session) as s:
+        with translated(key=key), self._one_statement(session) as s:
             row = self._update_one(
                 s, Account, Account.id == key, changes.changes(), entity="account", key=key
             )
@@ -58,5 +58,5 @@ class AccountRepository(Repository):
     def delete(self, account_id: uuid.UUID | str, *, session: Session | None = None) -> None:
         """Delete the account and, by cascade, its positions."""
         key = parse_uuid(account_id, "account id")
-        with translated(key=key, deleting=True), self._writing(session) as s:
+        with translated(key=key, deleting=True), self._one_statement(session) as s:
             self._delete_one(s, Account, Account.id == key, "account", key)

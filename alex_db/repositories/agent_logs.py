@@ -16,7 +16,7 @@ from alex_db.schemas import AgentLogCreate, AgentLogRead
 class AgentLogRepository(Repository):
     def record(self, log: AgentLogCreate, *, session: Session | None = None) -> AgentLogRead:
         """Append a log entry (an unknown job raises ``InvalidReferenceError``)."""
-        with translated(key=log.job_id), self._writing(session) as s:
+        with translated(key=log.job_id), self._one_statement(session) as s:
             row = log.to_orm()
             s.add(row)
             s.flush()

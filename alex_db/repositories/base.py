@@ -111,6 +111,16 @@ class Repository:
             yield own
 
     @contextmanager
+    def _one_statement(self, session: Session | None) -> Iterator[Session]:
+        """For writes that are a single statement (plus, at most, reads to explain a
+        failure): without a caller's session they run in autocommit."""
+        if session is not None:
+            yield session
+            return
+        with self._db.statement_session() as own:
+            yield own
+
+    @contextmanager
     def _reading(self, session: Session | None) -> Iterator[Session]:
         if session is not None:
             yield session

@@ -56,7 +56,7 @@ class InstrumentRepository(Repository):
     def create_instrument(
         self, instrument: InstrumentCreate, *, session: Session | None = None
     ) -> InstrumentRead:
-        with translated(key=instrument.symbol), self._writing(session) as s:
+        with translated(key=instrument.symbol), self._one_statement(session) as s:
             row = instrument.to_orm()
             s.add(row)
             s.flush()
@@ -154,7 +154,7 @@ class InstrumentRepository(Repository):
         self, symbol: str, changes: InstrumentUpdate, *, session: Session | None = None
     ) -> InstrumentRead:
         key = validate(SYMBOL, symbol, "symbol")
-        with translated(key=key), self._writing(session) as s:
+        with translated(key=key), self._one_statement(session) as s:
             row = self._update_one(
                 s,
                 Instrument,
@@ -201,5 +201,5 @@ class InstrumentRepository(Repository):
     def delete(self, symbol: str, *, session: Session | None = None) -> None:
         """Delete an instrument nobody holds (one still in positions raises ``InUseError``)."""
         key = validate(SYMBOL, symbol, "symbol")
-        with translated(key=key, deleting=True), self._writing(session) as s:
+        with translated(key=key, deleting=True), self._one_statement(session) as s:
             self._delete_one(s, Instrument, Instrument.symbol == key, "instrument", key)

@@ -70,7 +70,7 @@ class JobRepository(Repository):
     def create_job(self, job: JobCreate, *, session: Session | None = None) -> JobRead:
         if job.request_payload is not None:
             encode_payload("request_payload", job.request_payload, self._db.max_payload_bytes)
-        with translated(key=job.clerk_user_id), self._writing(session) as s:
+        with translated(key=job.clerk_user_id), self._one_statement(session) as s:
             row = job.to_orm()
             s.add(row)
             s.flush()
@@ -118,14 +118,14 @@ class JobRepository(Repository):
         for column in PAYLOAD_COLUMNS:
             if values.get(column) is not None:
                 encode_payload(column, values[column], self._db.max_payload_bytes)
-        with translated(key=key), self._writing(session) as s:
+        with translated(key=key), self._one_statement(session) as s:
             return JobRead.model_validate(
                 self._update_one(s, Job, Job.id == key, values, entity="job", key=key)
             )
 
     def delete(self, job_id: uuid.UUID | str, *, session: Session | None = None) -> None:
         key = parse_uuid(job_id, "job id")
-        with translated(key=key), self._writing(session) as s:
+        with translated(key=key), self._one_statement(session) as s:
             self._delete_one(s, Job, Job.id == key, "job", key)
 
     # --- the status machine -----------------------------------------------------
@@ -181,7 +181,7 @@ class JobRepository(Repository):
             .values(**values)
             .returning(Job)
         )
-        with translated(key=key), self._writing(session) as s:
+        with translated(key=key), self._one_statement(session) as s:
             row = s.scalars(stmt, execution_options=NO_SYNC).one_or_none()
             if row is None:
                 current = s.scalar(select(Job.status).where(Job.id == key))
@@ -229,6 +229,6 @@ class JobRepository(Repository):
             .values({column: cast(literal(text, String), JSONB)})
             .returning(Job.id)
         )
-        with translated(key=key), self._writing(session) as s:
+        with translated(key=key), self._one_statement(session) as s:
             if s.execute(stmt, execution_options=NO_SYNC).first() is None:
                 raise NotFoundError("job", key)
