@@ -49,7 +49,6 @@ class Database:
         self._owns_engine = True
         self._connection: Connection | None = None
         self._lock = threading.Lock()
-        self._read_engine: Engine | None = None
         self._writer: sessionmaker[Session] | None = None
         self._reader: sessionmaker[Session] | None = None
 
@@ -105,20 +104,14 @@ class Database:
             else:
                 engine = self.engine
                 writer = sessionmaker(bind=engine, expire_on_commit=False)
-                reader = sessionmaker(bind=self._reads_engine(engine), expire_on_commit=False)
+                # The same engine and pool (so its events see every statement), its
+                # connections switched to autocommit for the duration of a checkout.
+                reader = sessionmaker(
+                    bind=engine.execution_options(isolation_level="AUTOCOMMIT"),
+                    expire_on_commit=False,
+                )
             self._writer, self._reader = writer, reader
         return self._writer, self._reader
-
-    def _reads_engine(self, engine: Engine) -> Engine:
-        """Reads go through connections that stay in autocommit. An engine of our own
-        gets a pool of its own for them (switching a pooled connection in and out of
-        autocommit costs more than the query); a caller's engine is only re-optioned."""
-        if not self._owns_engine:
-            return engine.execution_options(isolation_level="AUTOCOMMIT")
-        if self._read_engine is None:
-            url = self._url or engine.url
-            self._read_engine = make_engine(url, self.settings, isolation_level="AUTOCOMMIT")
-        return self._read_engine
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -163,8 +156,6 @@ class Database:
         """Close pooled connections (only of an engine this Database created)."""
         if self._engine is not None and self._owns_engine:
             self._engine.dispose()
-        if self._read_engine is not None:
-            self._read_engine.dispose()
 
     @property
     def max_payload_bytes(self) -> int:
