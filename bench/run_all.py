@@ -1,6 +1,6 @@
 """Run every benchmark, one after the other, and list the results files.
 
-    uv run python bench/run_all.py              # all three
+    uv run python bench/run_all.py              # all of them
     uv run python bench/run_all.py point_reads  # only the ones named
 
 Each script starts its own PostgreSQL (``find_server()``), so they run in sequence:
@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 BENCH_DIR = Path(__file__).resolve().parent
-SCRIPTS = ("portfolio_load", "bulk_prices", "point_reads")
+SCRIPTS = ("portfolio_load", "bulk_prices", "point_reads", "dataapi_calls")
 
 
 def main(argv: list[str]) -> int:
