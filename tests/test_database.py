@@ -6,6 +6,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -178,3 +179,20 @@ def test_a_connection_dropped_mid_transaction_rolls_back_and_the_next_call_works
     with committed_db.engine.connect() as conn:
         ids = set(conn.execute(select(User.clerk_user_id)).scalars())
     assert ids == {"u_before", "u_after"}
+
+
+def test_settings_read_only_their_own_variables(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """HOME, ECHO_SQL and the like are not alex_db's settings: only the documented
+    names (ALEX_DB_HOME, ...) are read."""
+    for name in ("ALEX_DB_HOME", "DATABASE_URL", "AURORA_CLUSTER_ARN", "AURORA_SECRET_ARN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("MAX_PAYLOAD_BYTES", "7")
+    settings = Settings()
+    assert settings.home != tmp_path
+    assert settings.home.name == "alex-db"
+    assert settings.max_payload_bytes == 200 * 1024
+    monkeypatch.setenv("ALEX_DB_HOME", str(tmp_path / "data"))
+    assert Settings().home == tmp_path / "data"
