@@ -234,8 +234,12 @@ def is_local_database(url: URL, *, environ: Mapping[str, str]) -> bool:
     Follows libpq: hosts from the URL's host or ``?host=``, else ``PGHOST``, else
     the default Unix socket; ``hostaddr`` (URL or ``PGHOSTADDR``) bypasses the
     host name, so it must be loopback too. A service name (``?service=`` or
-    ``PGSERVICE``) could point anywhere, so it counts as not local.
+    ``PGSERVICE``) could point anywhere, so it counts as not local. Neither is a
+    backend that does not speak libpq at all: the Data API reaches Aurora in AWS
+    whatever host the URL names.
     """
+    if url.get_backend_name() != "postgresql" or url.get_driver_name() == "alexdataapi":
+        return False
     if url.query.get("service") or environ.get("PGSERVICE"):
         return False
     hosts = _entries(url.host) + _entries(url.query.get("host"))

@@ -328,6 +328,9 @@ def test_the_guard_treats_these_as_local(url: str) -> None:
         ("postgresql:///alex", {"PGHOST": "db.prod.example.com"}),
         ("postgresql://u@localhost/alex", {"PGHOSTADDR": "10.0.0.5"}),
         ("postgresql://u@localhost/alex", {"PGSERVICE": "prod"}),
+        # Aurora through the Data API has no host at all: it is never local.
+        ("postgresql+alexdataapi:///alex", {}),
+        ("postgresql+alexdataapi://localhost/alex", {}),
     ],
 )
 def test_the_guard_refuses_anything_else_without_confirmation(
