@@ -9,8 +9,8 @@
         db.positions.add_position(account.id, "SPY", Decimal("10"), session=s)
 
 Each repository call without ``session=`` is its own unit of work: it commits on
-success and writes nothing on failure. Reads without a session run in
-autocommit mode, so a single read is a single round trip (no BEGIN/COMMIT).
+success and writes nothing on failure. Reads, and writes that are one statement,
+run in autocommit mode: one round trip, no BEGIN/COMMIT.
 Methods return Pydantic ``Read`` models, built while the session is open.
 """
 
@@ -128,11 +128,13 @@ class Database:
             session.close()
 
     @contextmanager
-    def statement_session(self) -> Iterator[Session]:
-        """A unit of work that is a single statement: sent in autocommit, where one
-        statement is atomic on its own. Saves the BEGIN and COMMIT round trips (on the
-        Data API, a write costs one call instead of three)."""
-        if self._connection is not None:  # inside a caller's transaction: a savepoint
+    def autocommit_session(self) -> Iterator[Session]:
+        """A session whose every statement is its own transaction: for reads, and for
+        writes that are a single statement (atomic on their own). No BEGIN or COMMIT
+        round trips: on the Data API a read or such a write is one HTTP call.
+
+        Inside a caller's connection (``for_connection``) it is a savepoint instead."""
+        if self._connection is not None:
             with self.session() as session:
                 yield session
             return
@@ -140,16 +142,6 @@ class Database:
         try:
             yield session
         finally:
-            session.close()
-
-    @contextmanager
-    def read_session(self) -> Iterator[Session]:
-        """A session for reads only, in autocommit mode: one round trip per statement."""
-        session = self._sessionmakers()[1]()
-        try:
-            yield session
-        finally:
-            session.rollback()
             session.close()
 
     def dispose(self) -> None:

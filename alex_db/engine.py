@@ -44,8 +44,3 @@ def make_engine(url: str | URL, settings: Settings | None = None, **kwargs: Any)
         return make_data_api_engine(parsed, settings, **kwargs)
     kwargs.setdefault("echo", settings.echo_sql)
     return create_engine(parsed, **kwargs)
-
-
-def engine_from_settings(settings: Settings | None = None, **kwargs: Any) -> Engine:
-    settings = settings or Settings()
-    return make_engine(resolve_url(settings), settings, **kwargs)

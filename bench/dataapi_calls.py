@@ -37,7 +37,6 @@ from decimal import Decimal
 from importlib.metadata import version
 from typing import Any
 
-import boto3
 import sqlalchemy_aurora_data_api
 from benchlib import (
     Report,
@@ -50,7 +49,6 @@ from benchlib import (
     samples_line,
     settle,
 )
-from botocore.config import Config
 from pydantic import BaseModel
 from sqlalchemy import URL, Engine, create_engine, insert, inspect, select
 from sqlalchemy.orm import Session, selectinload, sessionmaker
@@ -102,18 +100,6 @@ OPS = tuple(SHORT)  # the order breakdowns are listed in
 
 
 # --- the two contenders ----------------------------------------------------------------
-
-
-def new_client(endpoint_url: str) -> Any:
-    """A real boto3 rds-data client on the emulator (botocore retries off, as alex_db's)."""
-    return boto3.client(
-        "rds-data",
-        endpoint_url=endpoint_url,
-        region_name="us-east-1",
-        aws_access_key_id="bench",
-        aws_secret_access_key="bench",
-        config=Config(retries={"total_max_attempts": 1}),
-    )
 
 
 def alex_settings(emulator: DataAPIEmulator, database: str) -> Settings:
@@ -875,8 +861,8 @@ def measure() -> Measured:
             fixtures = load_fixtures(direct)
             with DataAPIEmulator(target.url) as emulator:
                 settings = alex_settings(emulator, database)
-                alex_client = new_client(emulator.endpoint_url)
-                stock_client = new_client(emulator.endpoint_url)
+                alex_client = emulator.client()
+                stock_client = emulator.client()
                 bootstrap = measure_bootstrap(
                     emulator,
                     lambda: alex_engine(settings, alex_client),

@@ -21,10 +21,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 from alembic import command
-from botocore.config import Config
 from sqlalchemy import URL, Engine, create_engine, func, select, text
 from sqlalchemy.exc import DBAPIError
 
@@ -56,17 +54,6 @@ from tests.factories import instrument_create, scripts_with_revision
 MIB = 1024 * 1024
 
 
-def new_client(emulator: DataAPIEmulator) -> Any:
-    return boto3.client(
-        "rds-data",
-        endpoint_url=emulator.endpoint_url,
-        region_name="us-east-1",
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-        config=Config(retries={"total_max_attempts": 1}),
-    )
-
-
 @dataclass
 class Aurora:
     """An emulator in front of a migrated scratch database, and ways to reach it."""
@@ -89,7 +76,7 @@ class Aurora:
         settings = settings or self.settings()
         kwargs.setdefault("connect_args", {"initial_backoff_s": 0.01})
         return make_data_api_engine(
-            data_api_url(settings), settings, client=client or new_client(self.emulator), **kwargs
+            data_api_url(settings), settings, client=client or self.emulator.client(), **kwargs
         )
 
     def database(self, client: Any = None, **settings: Any) -> Database:
@@ -139,7 +126,7 @@ def aurora(emulator: DataAPIEmulator, aurora_database: URL) -> Iterator[Aurora]:
 
 @pytest.fixture
 def client(aurora: Aurora) -> Any:
-    return new_client(aurora.emulator)
+    return aurora.emulator.client()
 
 
 @pytest.fixture
@@ -292,7 +279,7 @@ def test_record_prices_batches_within_the_request_and_sql_limits(db: Database, c
 
 
 def aurora_count(db: Database, model: type[Any]) -> int:
-    with db.read_session() as s:
+    with db.autocommit_session() as s:
         return int(s.scalar(select(func.count()).select_from(model)) or 0)
 
 
@@ -412,7 +399,7 @@ def tables_of(aurora: Aurora) -> int:
 
 
 def test_upgrade_downgrade_and_check_through_the_data_api(empty_aurora: Aurora) -> None:
-    client = new_client(empty_aurora.emulator)
+    client = empty_aurora.emulator.client()
     engine = empty_aurora.engine(client)
     try:
         with count_data_api_calls(client) as calls, engine.begin() as conn:
@@ -530,7 +517,7 @@ def test_resume_before_a_write_is_retried_and_the_write_happens_once(
 def test_resume_during_a_migration_is_retried(
     empty_aurora: Aurora, caplog: pytest.LogCaptureFixture
 ) -> None:
-    client = new_client(empty_aurora.emulator)
+    client = empty_aurora.emulator.client()
     engine = empty_aurora.engine(client)
     try:
         empty_aurora.emulator.fail_next(2)

@@ -41,7 +41,7 @@ from tests.factories import instrument_create
 
 
 def rows(db: Database, model: type[Base]) -> int:
-    with db.read_session() as s:
+    with db.autocommit_session() as s:
         return s.scalar(select(func.count()).select_from(model)) or 0
 
 

@@ -106,11 +106,4 @@ def make_data_api_engine(
         **kwargs.pop("connect_args", {}),
     }
     kwargs.setdefault("echo", settings.echo_sql)
-    engine = create_engine(url.set(query={}), connect_args=connect_args, **kwargs)
-    engine.dialect.data_api_client = client  # type: ignore[attr-defined]
-    return engine
-
-
-def data_api_client(engine: Engine) -> Any:
-    """The boto3 client an engine's Data API connections use (tests count its calls)."""
-    return getattr(engine.dialect, "data_api_client", None)
+    return create_engine(url.set(query={}), connect_args=connect_args, **kwargs)

@@ -29,7 +29,6 @@ import uuid
 from typing import Any
 
 from sqlalchemy import BigInteger, Text, cast, type_coerce, util
-from sqlalchemy.dialects.postgresql import JSON, JSONB
 from sqlalchemy.dialects.postgresql import types as pg_types
 from sqlalchemy.dialects.postgresql.pg_catalog import INT2VECTOR, OIDVECTOR, PG_NODE_TREE
 from sqlalchemy.engine import Connection as SAConnection
@@ -103,21 +102,6 @@ class _SmallInteger(sqltypes.SmallInteger):
         return cast(bindvalue, sqltypes.SmallInteger)
 
 
-class _JSON(JSON):
-    def bind_expression(self, bindvalue: Any) -> Any:
-        return cast(bindvalue, JSON)
-
-
-class _JSONB(JSONB):
-    def bind_expression(self, bindvalue: Any) -> Any:
-        return cast(bindvalue, JSONB)
-
-
-class _SqlJSON(sqltypes.JSON):
-    def bind_expression(self, bindvalue: Any) -> Any:
-        return cast(bindvalue, JSONB)
-
-
 # --- catalog types the Data API cannot return: select them as something it can ---------
 
 
@@ -184,9 +168,6 @@ class AlexDataAPIDialect(AuroraPostgresDataAPIDialect):
             sqltypes.Integer: _Integer,
             sqltypes.SmallInteger: _SmallInteger,
             sqltypes.BigInteger: sqltypes.BigInteger,
-            sqltypes.JSON: _SqlJSON,
-            JSON: _JSON,
-            JSONB: _JSONB,
             pg_types.OID: _OID,
             pg_types.REGCLASS: _REGCLASS,
             sqltypes.CHAR: _CHAR,
@@ -268,6 +249,3 @@ class AlexDataAPIDialect(AuroraPostgresDataAPIDialect):
             return True
         sqlstate = getattr(e, "sqlstate", None) or ""
         return sqlstate.startswith(("08", "57P0"))
-
-    def _extract_error_code(self, exception: Exception) -> str | None:
-        return getattr(exception, "sqlstate", None)

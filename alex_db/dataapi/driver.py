@@ -387,11 +387,6 @@ class Connection(aurora_data_api.AuroraDataAPIClient):
     def client(self) -> Any:
         return self._client
 
-    @property
-    def transaction_id(self) -> str | None:
-        tid: str | None = self._transaction_id
-        return tid
-
     def call(self, operation: str, *, retry_if_resuming: bool, **request: Any) -> Any:
         """Send one Data API call and translate its errors.
 

@@ -19,7 +19,7 @@ class AccountRepository(Repository):
     ) -> AccountRead:
         """Create an account for an existing user (an unknown user raises
         ``InvalidReferenceError``)."""
-        with translated(key=clerk_user_id), self._one_statement(session) as s:
+        with translated(key=clerk_user_id), self._autocommit(session) as s:
             row = account.to_orm(clerk_user_id)
             s.add(row)
             s.flush()
@@ -29,7 +29,7 @@ class AccountRepository(Repository):
         self, account_id: uuid.UUID | str, *, session: Session | None = None
     ) -> AccountRead | None:
         key = parse_uuid(account_id, "account id")
-        with translated(), self._reading(session) as s:
+        with translated(), self._autocommit(session) as s:
             row = s.get(Account, key)
             return None if row is None else AccountRead.model_validate(row)
 
@@ -42,14 +42,14 @@ class AccountRepository(Repository):
             .where(Account.clerk_user_id == clerk_user_id)
             .order_by(Account.account_name, Account.id)
         )
-        with translated(), self._reading(session) as s:
+        with translated(), self._autocommit(session) as s:
             return [AccountRead.model_validate(r) for r in s.scalars(stmt)]
 
     def update(
         self, account_id: uuid.UUID | str, changes: AccountUpdate, *, session: Session | None = None
     ) -> AccountRead:
         key = parse_uuid(account_id, "account id")
-        with translated(key=key), self._one_statement(session) as s:
+        with translated(key=key), self._autocommit(session) as s:
             row = self._update_one(
                 s, Account, Account.id == key, changes.changes(), entity="account", key=key
             )
@@ -58,5 +58,5 @@ class AccountRepository(Repository):
     def delete(self, account_id: uuid.UUID | str, *, session: Session | None = None) -> None:
         """Delete the account and, by cascade, its positions."""
         key = parse_uuid(account_id, "account id")
-        with translated(key=key, deleting=True), self._one_statement(session) as s:
+        with translated(key=key, deleting=True), self._autocommit(session) as s:
             self._delete_one(s, Account, Account.id == key, "account", key)

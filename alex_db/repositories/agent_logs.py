@@ -16,7 +16,7 @@ from alex_db.schemas import AgentLogCreate, AgentLogRead
 class AgentLogRepository(Repository):
     def record(self, log: AgentLogCreate, *, session: Session | None = None) -> AgentLogRead:
         """Append a log entry (an unknown job raises ``InvalidReferenceError``)."""
-        with translated(key=log.job_id), self._one_statement(session) as s:
+        with translated(key=log.job_id), self._autocommit(session) as s:
             row = log.to_orm()
             s.add(row)
             s.flush()
@@ -32,5 +32,5 @@ class AgentLogRepository(Repository):
             .where(AgentLog.job_id == key)
             .order_by(AgentLog.created_at, AgentLog.id)
         )
-        with translated(), self._reading(session) as s:
+        with translated(), self._autocommit(session) as s:
             return [AgentLogRead.model_validate(r) for r in s.scalars(stmt)]

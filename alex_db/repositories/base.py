@@ -103,7 +103,8 @@ class Repository:
         self._db = db
 
     @contextmanager
-    def _writing(self, session: Session | None) -> Iterator[Session]:
+    def _transaction(self, session: Session | None) -> Iterator[Session]:
+        """For work of several statements that must succeed or fail together."""
         if session is not None:
             yield session
             return
@@ -111,21 +112,13 @@ class Repository:
             yield own
 
     @contextmanager
-    def _one_statement(self, session: Session | None) -> Iterator[Session]:
-        """For writes that are a single statement (plus, at most, reads to explain a
-        failure): without a caller's session they run in autocommit."""
+    def _autocommit(self, session: Session | None) -> Iterator[Session]:
+        """For reads, and for writes that are a single statement (plus, at most, reads
+        that explain a failure): without a caller's session they run in autocommit."""
         if session is not None:
             yield session
             return
-        with self._db.statement_session() as own:
-            yield own
-
-    @contextmanager
-    def _reading(self, session: Session | None) -> Iterator[Session]:
-        if session is not None:
-            yield session
-            return
-        with self._db.read_session() as own:
+        with self._db.autocommit_session() as own:
             yield own
 
     @staticmethod

@@ -56,7 +56,7 @@ class InstrumentRepository(Repository):
     def create_instrument(
         self, instrument: InstrumentCreate, *, session: Session | None = None
     ) -> InstrumentRead:
-        with translated(key=instrument.symbol), self._one_statement(session) as s:
+        with translated(key=instrument.symbol), self._autocommit(session) as s:
             row = instrument.to_orm()
             s.add(row)
             s.flush()
@@ -73,7 +73,7 @@ class InstrumentRepository(Repository):
         latest = {i.symbol: i for i in instruments}  # the last entry for a symbol wins
         rows = [latest[symbol].model_dump() for symbol in sorted(latest)]
         changed = 0
-        with translated(), self._writing(session) as s:
+        with translated(), self._transaction(session) as s:
             chunk = rows_per_statement(s, len(_DATA_COLUMNS) + 1, UPSERT_CHUNK)
             for start in range(0, len(rows), chunk):
                 insert = pg_insert(Instrument).values(rows[start : start + chunk])
@@ -95,14 +95,14 @@ class InstrumentRepository(Repository):
         self, symbol: str, *, session: Session | None = None
     ) -> InstrumentRead | None:
         key = validate(SYMBOL, symbol, "symbol")
-        with translated(), self._reading(session) as s:
+        with translated(), self._autocommit(session) as s:
             row = s.get(Instrument, key)
             return None if row is None else InstrumentRead.model_validate(row)
 
     def find_all(self, *, session: Session | None = None) -> list[InstrumentRead]:
         """Every instrument, ordered by symbol (no limit: the front end autocompletes on it)."""
         stmt = select(Instrument).order_by(Instrument.symbol)
-        with translated(), self._reading(session) as s:
+        with translated(), self._autocommit(session) as s:
             rows = fetch_by_key(
                 s, stmt, lambda last: Instrument.symbol > last.symbol, page_size=PAGE_SIZE
             )
@@ -112,7 +112,7 @@ class InstrumentRepository(Repository):
         self, instrument_type: str, *, session: Session | None = None
     ) -> list[InstrumentRead]:
         kind = validate(INSTRUMENT_TYPE, instrument_type, "instrument type")
-        with translated(), self._reading(session) as s:
+        with translated(), self._autocommit(session) as s:
             stmt = (
                 select(Instrument)
                 .where(Instrument.instrument_type == kind)
@@ -147,14 +147,14 @@ class InstrumentRepository(Repository):
             .order_by(rank, Instrument.symbol)
             .limit(max(1, limit))
         )
-        with translated(), self._reading(session) as s:
+        with translated(), self._autocommit(session) as s:
             return [InstrumentRead.model_validate(r) for r in s.scalars(stmt)]
 
     def update(
         self, symbol: str, changes: InstrumentUpdate, *, session: Session | None = None
     ) -> InstrumentRead:
         key = validate(SYMBOL, symbol, "symbol")
-        with translated(key=key), self._one_statement(session) as s:
+        with translated(key=key), self._autocommit(session) as s:
             row = self._update_one(
                 s,
                 Instrument,
@@ -191,7 +191,7 @@ class InstrumentRepository(Repository):
             .values(current_price=cast(incoming.c.value, Instrument.__table__.c.current_price.type))
             .returning(Instrument.symbol)
         )
-        with translated(), self._writing(session) as s:
+        with translated(), self._transaction(session) as s:
             updated = set(s.scalars(stmt, execution_options=NO_SYNC))
             unknown = sorted(set(checked) - updated)
             if unknown:
@@ -201,5 +201,5 @@ class InstrumentRepository(Repository):
     def delete(self, symbol: str, *, session: Session | None = None) -> None:
         """Delete an instrument nobody holds (one still in positions raises ``InUseError``)."""
         key = validate(SYMBOL, symbol, "symbol")
-        with translated(key=key, deleting=True), self._one_statement(session) as s:
+        with translated(key=key, deleting=True), self._autocommit(session) as s:
             self._delete_one(s, Instrument, Instrument.symbol == key, "instrument", key)

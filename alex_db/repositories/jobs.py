@@ -14,7 +14,7 @@ import uuid
 from typing import Any
 
 from pydantic import TypeAdapter
-from sqlalchemy import String, cast, func, literal, select, tuple_, update
+from sqlalchemy import ColumnElement, String, cast, func, insert, literal, select, tuple_, update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
@@ -66,21 +66,28 @@ def encode_payload(column: str, payload: Any, limit: int) -> str:
     return text
 
 
+def json_value(text: str) -> ColumnElement[Any]:
+    """Already-encoded JSON text as a jsonb value: cast in SQL, never serialised twice."""
+    return cast(literal(text, String), JSONB)
+
+
 class JobRepository(Repository):
     def create_job(self, job: JobCreate, *, session: Session | None = None) -> JobRead:
+        values: dict[str, Any] = job.model_dump()
         if job.request_payload is not None:
-            encode_payload("request_payload", job.request_payload, self._db.max_payload_bytes)
-        with translated(key=job.clerk_user_id), self._one_statement(session) as s:
-            row = job.to_orm()
-            s.add(row)
-            s.flush()
-            return JobRead.model_validate(row)
+            text = encode_payload(
+                "request_payload", job.request_payload, self._db.max_payload_bytes
+            )
+            values["request_payload"] = json_value(text)
+        stmt = insert(Job).values(**values).returning(Job)
+        with translated(key=job.clerk_user_id), self._autocommit(session) as s:
+            return JobRead.model_validate(s.scalars(stmt).one())
 
     def find_by_id(
         self, job_id: uuid.UUID | str, *, session: Session | None = None
     ) -> JobRead | None:
         key = parse_uuid(job_id, "job id")
-        with translated(), self._reading(session) as s:
+        with translated(), self._autocommit(session) as s:
             row = s.get(Job, key)
             return None if row is None else JobRead.model_validate(row)
 
@@ -99,7 +106,7 @@ class JobRepository(Repository):
         if status is not None:
             stmt = stmt.where(Job.status == validate(STATUS, status, "job status"))
         stmt = stmt.order_by(Job.created_at.desc(), Job.id.desc())
-        with translated(), self._reading(session) as s:
+        with translated(), self._autocommit(session) as s:
             rows = fetch_by_key(
                 s,
                 stmt,
@@ -117,15 +124,16 @@ class JobRepository(Repository):
         values: dict[str, Any] = changes.changes()
         for column in PAYLOAD_COLUMNS:
             if values.get(column) is not None:
-                encode_payload(column, values[column], self._db.max_payload_bytes)
-        with translated(key=key), self._one_statement(session) as s:
+                text = encode_payload(column, values[column], self._db.max_payload_bytes)
+                values[column] = json_value(text)
+        with translated(key=key), self._autocommit(session) as s:
             return JobRead.model_validate(
                 self._update_one(s, Job, Job.id == key, values, entity="job", key=key)
             )
 
     def delete(self, job_id: uuid.UUID | str, *, session: Session | None = None) -> None:
         key = parse_uuid(job_id, "job id")
-        with translated(key=key), self._one_statement(session) as s:
+        with translated(key=key), self._autocommit(session) as s:
             self._delete_one(s, Job, Job.id == key, "job", key)
 
     # --- the status machine -----------------------------------------------------
@@ -181,7 +189,7 @@ class JobRepository(Repository):
             .values(**values)
             .returning(Job)
         )
-        with translated(key=key), self._one_statement(session) as s:
+        with translated(key=key), self._autocommit(session) as s:
             row = s.scalars(stmt, execution_options=NO_SYNC).one_or_none()
             if row is None:
                 current = s.scalar(select(Job.status).where(Job.id == key))
@@ -222,13 +230,7 @@ class JobRepository(Repository):
         key = parse_uuid(job_id, "job id")
         text = encode_payload(column, payload, self._db.max_payload_bytes)
         # Only this column is written: concurrent agents never overwrite each other.
-        # The JSON text is sent once and cast in SQL (no second serialisation).
-        stmt = (
-            update(Job)
-            .where(Job.id == key)
-            .values({column: cast(literal(text, String), JSONB)})
-            .returning(Job.id)
-        )
-        with translated(key=key), self._one_statement(session) as s:
+        stmt = update(Job).where(Job.id == key).values({column: json_value(text)}).returning(Job.id)
+        with translated(key=key), self._autocommit(session) as s:
             if s.execute(stmt, execution_options=NO_SYNC).first() is None:
                 raise NotFoundError("job", key)

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from decimal import ROUND_DOWN, Decimal, localcontext
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session, joinedload
 
 from alex_db.errors import NotFoundError, translated
@@ -149,38 +149,28 @@ def build_portfolio(user: User, positions: Sequence[Position]) -> Portfolio:
 class PortfolioRepository(Repository):
     def load(self, clerk_user_id: str, *, session: Session | None = None) -> Portfolio:
         """The user's whole portfolio (an unknown user raises ``NotFoundError``)."""
-        stmt = (
-            select(User)
-            .where(User.clerk_user_id == clerk_user_id)
-            .options(joinedload(User.accounts))
-        )
-        with translated(), self._reading(session) as s:
-            user = s.scalars(stmt).unique().one_or_none()
-            if user is None:
-                raise NotFoundError("user", clerk_user_id)
-            return build_portfolio(user, self._positions(s, user.clerk_user_id))
+        owner = select(User).where(User.clerk_user_id == clerk_user_id)
+        return self._build(owner, NotFoundError("user", clerk_user_id), session)
 
     def for_job(self, job_id: uuid.UUID | str, *, session: Session | None = None) -> Portfolio:
         """The portfolio of the user a job runs for (an unknown job raises ``NotFoundError``)."""
         key = parse_uuid(job_id, "job id")
-        stmt = (
-            select(User)
-            .join(Job, Job.clerk_user_id == User.clerk_user_id)
-            .where(Job.id == key)
-            .options(joinedload(User.accounts))
-        )
-        with translated(), self._reading(session) as s:
-            user = s.scalars(stmt).unique().one_or_none()
-            if user is None:
-                raise NotFoundError("job", key)
-            return build_portfolio(user, self._positions(s, user.clerk_user_id))
+        owner = select(User).join(Job, Job.clerk_user_id == User.clerk_user_id).where(Job.id == key)
+        return self._build(owner, NotFoundError("job", key), session)
 
-    @staticmethod
-    def _positions(s: Session, clerk_user_id: str) -> Sequence[Position]:
-        stmt = (
-            select(Position)
-            .join(Account, Account.id == Position.account_id)
-            .where(Account.clerk_user_id == clerk_user_id)
-            .options(joinedload(Position.instrument))
-        )
-        return s.scalars(stmt).all()
+    def _build(
+        self, owner: Select[User], missing: NotFoundError, session: Session | None
+    ) -> Portfolio:
+        """Statement 1: the owner with their accounts. Statement 2: every position of
+        those accounts with its instrument."""
+        with translated(), self._autocommit(session) as s:
+            user = s.scalars(owner.options(joinedload(User.accounts))).unique().one_or_none()
+            if user is None:
+                raise missing
+            positions = (
+                select(Position)
+                .join(Account, Account.id == Position.account_id)
+                .where(Account.clerk_user_id == user.clerk_user_id)
+                .options(joinedload(Position.instrument))
+            )
+            return build_portfolio(user, s.scalars(positions).all())

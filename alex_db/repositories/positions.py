@@ -42,7 +42,7 @@ class PositionRepository(Repository):
             set_={"quantity": insert.excluded.quantity, "as_of_date": insert.excluded.as_of_date},
         ).returning(Position)
         references = {"account": key, "instrument symbol": position.symbol}
-        with translated(key=references), self._one_statement(session) as s:
+        with translated(key=references), self._autocommit(session) as s:
             row = s.scalars(stmt, execution_options={"populate_existing": True}).one()
             return PositionRead.model_validate(row)
 
@@ -58,7 +58,7 @@ class PositionRepository(Repository):
             .where(Position.account_id == key)
             .order_by(Position.symbol)
         )
-        with translated(), self._reading(session) as s:
+        with translated(), self._autocommit(session) as s:
             return [
                 PositionWithInstrument(
                     **PositionRead.model_validate(position).model_dump(),
@@ -73,7 +73,7 @@ class PositionRepository(Repository):
         self, position_id: uuid.UUID | str, *, session: Session | None = None
     ) -> PositionRead | None:
         key = parse_uuid(position_id, "position id")
-        with translated(), self._reading(session) as s:
+        with translated(), self._autocommit(session) as s:
             row = s.get(Position, key)
             return None if row is None else PositionRead.model_validate(row)
 
@@ -85,7 +85,7 @@ class PositionRepository(Repository):
         session: Session | None = None,
     ) -> PositionRead:
         key = parse_uuid(position_id, "position id")
-        with translated(key=key), self._one_statement(session) as s:
+        with translated(key=key), self._autocommit(session) as s:
             row = self._update_one(
                 s, Position, Position.id == key, changes.changes(), entity="position", key=key
             )
@@ -93,5 +93,5 @@ class PositionRepository(Repository):
 
     def delete(self, position_id: uuid.UUID | str, *, session: Session | None = None) -> None:
         key = parse_uuid(position_id, "position id")
-        with translated(key=key), self._one_statement(session) as s:
+        with translated(key=key), self._autocommit(session) as s:
             self._delete_one(s, Position, Position.id == key, "position", key)

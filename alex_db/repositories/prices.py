@@ -78,7 +78,8 @@ class PriceHistoryRepository(Repository):
         symbol fails the whole call with nothing written.
 
         On PostgreSQL this streams the rows with COPY into a temporary table and
-        merges them in one statement; elsewhere it sends multi-row INSERTs.
+        merges them in one statement; on the Data API it sends one upsert statement
+        with many parameter sets (BatchExecuteStatement calls sized to its limits).
         """
         latest: dict[tuple[str, dt.date], PriceRow] = {}
         for row in rows:
@@ -88,7 +89,7 @@ class PriceHistoryRepository(Repository):
         if not latest:
             return 0
         symbols = sorted({symbol for symbol, _ in latest})
-        with translated(), self._writing(session) as s:
+        with translated(), self._transaction(session) as s:
             known = set(s.scalars(select(Instrument.symbol).where(Instrument.symbol.in_(symbols))))
             unknown = [symbol for symbol in symbols if symbol not in known]
             if unknown:
@@ -132,7 +133,7 @@ class PriceHistoryRepository(Repository):
         if as_of is not None:
             stmt = stmt.where(PriceHistory.date <= as_of)
         stmt = stmt.order_by(PriceHistory.date.desc()).limit(1)
-        with translated(), self._reading(session) as s:
+        with translated(), self._autocommit(session) as s:
             row = s.scalars(stmt).one_or_none()
             return None if row is None else PriceHistoryRead.model_validate(row)
 
@@ -148,7 +149,7 @@ class PriceHistoryRepository(Repository):
             .where(PriceHistory.symbol == key, PriceHistory.date.between(start, end))
             .order_by(PriceHistory.date)
         )
-        with translated(), self._reading(session) as s:
+        with translated(), self._autocommit(session) as s:
             rows = fetch_by_key(
                 s, stmt, lambda last: PriceHistory.date > last.date, page_size=PAGE_SIZE
             )

@@ -120,21 +120,11 @@ class Backend:
     def make_engine(self, **kwargs: Any) -> Engine:
         if self.name == "postgres":
             return create_engine(self.url, **kwargs)
-        import boto3
-        from botocore.config import Config
-
         from alex_db.dataapi import data_api_url, make_data_api_engine
 
         # A real boto3 client, pointed at the emulator: botocore serialises the
         # requests and parses the errors exactly as it would against AWS.
-        client = boto3.client(
-            "rds-data",
-            endpoint_url=self.emulator.endpoint_url,
-            region_name="us-east-1",
-            aws_access_key_id="test",
-            aws_secret_access_key="test",  # noqa: S106 - the emulator checks no signature
-            config=Config(retries={"total_max_attempts": 1}),
-        )
+        client = self.emulator.client()
         return make_data_api_engine(
             data_api_url(self.settings), self.settings, client=client, **kwargs
         )

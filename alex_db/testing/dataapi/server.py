@@ -281,6 +281,21 @@ class DataAPIEmulator:
             )
         return self._service
 
+    def client(self, *, retries: int = 1) -> Any:
+        """A real boto3 ``rds-data`` client pointed at this emulator (test credentials;
+        botocore retries off unless ``retries`` > 1, as alex_db's own client has them)."""
+        import boto3
+        from botocore.config import Config
+
+        return boto3.client(
+            "rds-data",
+            endpoint_url=self.endpoint_url,
+            region_name="us-east-1",
+            aws_access_key_id="test",
+            aws_secret_access_key="test",  # noqa: S106 - the emulator checks no signature
+            config=Config(retries={"mode": "standard", "total_max_attempts": retries}),
+        )
+
     @property
     def endpoint_url(self) -> str:
         if self._httpd is None:
