@@ -4,7 +4,7 @@ from alex_db import Database
 db = Database()            # configured from the environment; connects on first use
 """
 
-from alex_db.database import Database
+from alex_db.database import Database, Transaction
 from alex_db.errors import (
     AlexDBError,
     AlreadyExistsError,
@@ -22,7 +22,9 @@ from alex_db.errors import (
     InvalidStateTransitionError,
     NotFoundError,
     PayloadTooLargeError,
+    PostgresUnavailableError,
     ResultTooLargeError,
+    TransactionAbortedError,
     UnsafeOperationError,
 )
 
@@ -44,6 +46,9 @@ __all__ = [
     "InvalidStateTransitionError",
     "NotFoundError",
     "PayloadTooLargeError",
+    "PostgresUnavailableError",
     "ResultTooLargeError",
+    "Transaction",
+    "TransactionAbortedError",
     "UnsafeOperationError",
 ]

@@ -36,11 +36,16 @@ from typer.core import TyperGroup
 
 from alex_db import migrations
 from alex_db.database import Database
-from alex_db.errors import AlexDBError, InvalidInputError, UnsafeOperationError, translated
+from alex_db.errors import (
+    AlexDBError,
+    InvalidInputError,
+    PostgresUnavailableError,
+    UnsafeOperationError,
+    translated,
+)
 from alex_db.models import Account, AgentLog, Base, Instrument, Job, Position, PriceHistory, User
 from alex_db.schemas import InstrumentCreate, Portfolio, PriceHistoryCreate
 from alex_db.seed import TEST_USER_ID, create_test_data, seed
-from alex_db.testing.postgres import PostgresUnavailableError
 
 CENT = Decimal("0.01")
 TABLES = ("users", "instruments", "accounts", "positions", "price_history", "jobs", "agent_logs")
@@ -195,9 +200,9 @@ def migrate(
 def seed_command(ctx: typer.Context) -> None:
     """Load the 22 reference instruments (idempotent: a second run changes nothing)."""
     db = _state(ctx).db
-    with db.session() as s:
-        _require_head(s.connection())
-        changed = seed(db, session=s)
+    with db.transaction() as tx:
+        _require_head(tx.session.connection())
+        changed = seed(db)
     _console().print(f"Seeded the reference instruments: {changed} of 22 rows changed.")
 
 
@@ -674,11 +679,11 @@ def load_prices(
         console=console,
     )
     # One transaction around every chunk: a failure half way writes nothing.
-    with progress, db.session() as s:
+    with progress, db.transaction():
         task = progress.add_task("Loading prices", total=len(rows))
         for start in range(0, len(rows), chunk_size):
             chunk = rows[start : start + chunk_size]
-            db.price_history.record_prices(chunk, session=s)
+            db.price_history.record_prices(chunk)
             progress.advance(task, len(chunk))
     symbols = len({r.symbol for r in rows})
     console.print(f"Loaded {len(rows):,} price rows for {symbols} symbol(s) from {csv_file}.")

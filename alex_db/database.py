@@ -4,29 +4,44 @@
 
     db = Database()                       # settings from the environment / .env
     user = db.users.find_by_clerk_id("user_123")
-    with db.session() as s:               # one transaction for several calls
-        account = db.accounts.create_account("user_123", AccountCreate(...), session=s)
-        db.positions.add_position(account.id, "SPY", Decimal("10"), session=s)
+    with db.transaction() as tx:          # one transaction for several calls
+        account = tx.accounts.create_account("user_123", AccountCreate(...))
+        db.positions.add_position(account.id, "SPY", Decimal("10"))   # joins it too
+        tx.session.execute(...)           # a service's own ORM or Core query, same transaction
 
-Each repository call without ``session=`` is its own unit of work: it commits on
+Outside a block each repository call is its own unit of work: it commits on
 success and writes nothing on failure. Reads, and writes that are one statement,
 run in autocommit mode: one round trip, no BEGIN/COMMIT.
-Methods return Pydantic ``Read`` models, built while the session is open.
+
+Inside a block every facade call on the same thread or asyncio task joins the
+block's transaction, however it is written (``tx.users`` or ``db.users``):
+nothing can commit on its own. The block commits when it ends normally and rolls
+back when it ends with an exception; a nested block is a savepoint. Methods
+return Pydantic ``Read`` models, safe to keep after the block.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager, suppress
+from contextvars import ContextVar
 from functools import cached_property
+from typing import Literal
 
 from sqlalchemy import URL, Connection, Engine
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 
+from alex_db.backend import Capabilities, capabilities_for
 from alex_db.config import Settings
 from alex_db.engine import make_engine, normalise_url, resolve_url
-from alex_db.errors import translated
+from alex_db.errors import (
+    InvalidStateTransitionError,
+    NotFoundError,
+    TransactionAbortedError,
+    translated,
+)
 from alex_db.repositories import (
     AccountRepository,
     AgentLogRepository,
@@ -37,6 +52,90 @@ from alex_db.repositories import (
     PriceHistoryRepository,
     UserRepository,
 )
+from alex_db.repositories.base import Executor
+
+# The open unit of work of each Database, per thread and per asyncio task: a new
+# thread starts with an empty context, and each task runs in a copy of its creator's.
+# Keyed by id(Database) so that two Database objects never share a transaction.
+_OPEN: ContextVar[Mapping[int, Transaction] | None] = ContextVar(
+    "alex_db_open_transactions", default=None
+)
+
+# Errors a repository raises after a statement that changed nothing: the transaction
+# around it is still good. Anything else (the database refused a statement, or the
+# call had already written when it failed) spoils the transaction level it ran in.
+_HARMLESS = (NotFoundError, InvalidStateTransitionError)
+
+Work = Literal["read", "write", "atomic"]
+
+
+class Transaction:
+    """An open unit of work (what ``with db.transaction() as tx`` gives).
+
+    ``tx.session`` is the SQLAlchemy ``Session`` of the transaction, for a
+    service's own queries against :mod:`alex_db.models`; the repositories
+    (``tx.users``, ``tx.jobs``, ...) are the ``Database``'s, which join the open
+    transaction by themselves. A nested block has its own ``Transaction`` (a
+    savepoint) over the same session.
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        session: Session,
+        parent: Transaction | None = None,
+        savepoint: SessionTransaction | None = None,
+    ) -> None:
+        self._db = db
+        self.session = session
+        self.parent = parent
+        self._savepoint = savepoint
+        self._failure: BaseException | None = None
+
+    @property
+    def nested(self) -> bool:
+        """True for a savepoint inside another block."""
+        return self.parent is not None
+
+    def _spoil(self, error: BaseException) -> None:
+        if self._failure is None:
+            self._failure = error
+
+    def _check_usable(self) -> None:
+        if self._failure is not None:
+            raise TransactionAbortedError(self._failure)
+
+    @property
+    def users(self) -> UserRepository:
+        return self._db.users
+
+    @property
+    def instruments(self) -> InstrumentRepository:
+        return self._db.instruments
+
+    @property
+    def accounts(self) -> AccountRepository:
+        return self._db.accounts
+
+    @property
+    def positions(self) -> PositionRepository:
+        return self._db.positions
+
+    @property
+    def price_history(self) -> PriceHistoryRepository:
+        return self._db.price_history
+
+    @property
+    def jobs(self) -> JobRepository:
+        return self._db.jobs
+
+    @property
+    def agent_logs(self) -> AgentLogRepository:
+        return self._db.agent_logs
+
+    @property
+    def portfolio(self) -> PortfolioRepository:
+        return self._db.portfolio
 
 
 class Database:
@@ -49,8 +148,8 @@ class Database:
         self._owns_engine = True
         self._connection: Connection | None = None
         self._lock = threading.Lock()
-        self._writer: sessionmaker[Session] | None = None
-        self._reader: sessionmaker[Session] | None = None
+        self._sessions: sessionmaker[Session] | None = None
+        self._autocommit_engine: Engine | None = None
 
     @classmethod
     def from_url(cls, url: str | URL, settings: Settings | None = None) -> Database:
@@ -68,14 +167,14 @@ class Database:
 
     @classmethod
     def for_connection(cls, connection: Connection, settings: Settings | None = None) -> Database:
-        """Run everything inside ``connection``'s transaction, one savepoint per unit of
+        """Run everything inside ``connection``'s transaction, a savepoint per unit of
         work (the test fixtures use this: code may commit, the test rolls it all back)."""
         db = cls(settings)
         db._connection = connection
         db._owns_engine = False
         return db
 
-    # --- engine and sessions ----------------------------------------------------
+    # --- engine -------------------------------------------------------------------------
 
     @property
     def engine(self) -> Engine:
@@ -92,66 +191,118 @@ class Database:
     def url(self) -> URL:
         return self.engine.url
 
-    def _sessionmakers(self) -> tuple[sessionmaker[Session], sessionmaker[Session]]:
-        if self._writer is None or self._reader is None:
-            if self._connection is not None:
-                writer = sessionmaker(
-                    bind=self._connection,
-                    join_transaction_mode="create_savepoint",
-                    expire_on_commit=False,
-                )
-                reader = writer
-            else:
-                engine = self.engine
-                writer = sessionmaker(bind=engine, expire_on_commit=False)
-                # The same engine and pool (so its events see every statement), its
-                # connections switched to autocommit for the duration of a checkout.
-                reader = sessionmaker(
-                    bind=engine.execution_options(isolation_level="AUTOCOMMIT"),
-                    expire_on_commit=False,
-                )
-            self._writer, self._reader = writer, reader
-        return self._writer, self._reader
+    @cached_property
+    def capabilities(self) -> Capabilities:
+        """What the backend can do and its limits: the one place that knows which it is."""
+        return capabilities_for(self.engine.dialect)
 
-    @contextmanager
-    def session(self) -> Iterator[Session]:
-        """The unit of work: commits on success, rolls back on any exception, always closes."""
-        session = self._sessionmakers()[0]()
-        try:
-            yield session
-            with translated():  # a failed commit is alex_db's error to explain
-                session.commit()
-        except BaseException:
-            session.rollback()
-            raise
-        finally:
-            session.close()
-
-    @contextmanager
-    def autocommit_session(self) -> Iterator[Session]:
-        """A session whose every statement is its own transaction: for reads, and for
-        writes that are a single statement (atomic on their own). No BEGIN or COMMIT
-        round trips: on the Data API a read or such a write is one HTTP call.
-
-        Inside a caller's connection (``for_connection``) it is a savepoint instead."""
-        if self._connection is not None:
-            with self.session() as session:
-                yield session
-            return
-        session = self._sessionmakers()[1]()
-        try:
-            yield session
-        finally:
-            session.close()
+    @property
+    def max_payload_bytes(self) -> int:
+        return self.settings.max_payload_bytes
 
     def dispose(self) -> None:
         """Close pooled connections (only of an engine this Database created)."""
         if self._engine is not None and self._owns_engine:
             self._engine.dispose()
 
-    @property
-    def max_payload_bytes(self) -> int:
-        return self.settings.max_payload_bytes
+    # --- the unit of work -------------------------------------------------------------
+
+    def _session_factory(self) -> sessionmaker[Session]:
+        if self._sessions is None:
+            if self._connection is not None:
+                # Commit releases a savepoint of the caller's transaction (the fixtures').
+                self._sessions = sessionmaker(
+                    bind=self._connection,
+                    join_transaction_mode="create_savepoint",
+                    expire_on_commit=False,
+                )
+            else:
+                self._sessions = sessionmaker(bind=self.engine, expire_on_commit=False)
+        return self._sessions
+
+    def current_transaction(self) -> Transaction | None:
+        """The innermost open block of this Database in this thread or task, if any."""
+        open_ = _OPEN.get()
+        return None if open_ is None else open_.get(id(self))
+
+    @contextmanager
+    def transaction(self) -> Iterator[Transaction]:
+        """One unit of work: every facade call inside joins it; commits when the block
+        ends normally, rolls back on an exception. Nested, it is a savepoint that
+        rolls back alone. A block whose transaction a failed call spoiled (and whose
+        error the caller caught) rolls back and raises ``TransactionAbortedError``."""
+        parent = self.current_transaction()
+        if parent is None:
+            session = self._session_factory()()
+            tx = Transaction(self, session)
+        else:
+            parent._check_usable()
+            with translated():
+                savepoint = parent.session.begin_nested()
+            tx = Transaction(self, parent.session, parent, savepoint)
+        token = _OPEN.set({**(_OPEN.get() or {}), id(self): tx})
+        try:
+            try:
+                yield tx
+            finally:
+                _OPEN.reset(token)
+            tx._check_usable()
+            with translated():  # a failed commit is alex_db's error to explain
+                if tx._savepoint is not None:
+                    tx._savepoint.commit()
+                else:
+                    tx.session.commit()
+        except BaseException:
+            # The caller's error is the one to see; a rollback that fails (the
+            # connection is gone) leaves nothing committed either.
+            with suppress(SQLAlchemyError):
+                if tx._savepoint is None:
+                    tx.session.rollback()
+                elif tx._savepoint.is_active:
+                    tx._savepoint.rollback()
+            raise
+        finally:
+            if tx._savepoint is None:
+                tx.session.close()
+
+    @contextmanager
+    def _executor(self, work: Work) -> Iterator[Executor]:
+        """Where a repository call runs: the open block's session if there is one;
+        else its own unit of work ("atomic": a transaction; "read"/"write": one
+        statement in autocommit, so no BEGIN or COMMIT round trips)."""
+        tx = self.current_transaction()
+        if tx is not None:
+            tx._check_usable()
+            session = tx.session
+            session.flush()  # the service's pending ORM changes are visible to the facade
+            try:
+                yield session
+            except _HARMLESS:
+                raise
+            except BaseException as exc:
+                tx._spoil(exc)
+                raise
+            if work != "read" and session.identity_map:
+                # The facade writes with Core: reload the service's ORM objects on access.
+                session.expire_all()
+            return
+        if self._connection is not None:
+            with self._connection.begin_nested():
+                yield self._connection
+            return
+        if work == "atomic":
+            with self.engine.begin() as conn:
+                yield conn
+            return
+        with self._autocommit().connect() as conn:
+            yield conn
+
+    def _autocommit(self) -> Engine:
+        # The same engine and pool (its events see every statement), its connections
+        # switched to autocommit for the duration of a checkout.
+        if self._autocommit_engine is None:
+            self._autocommit_engine = self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        return self._autocommit_engine
 
     # --- repositories -------------------------------------------------------------
 

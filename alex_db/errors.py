@@ -136,6 +136,24 @@ class DatabaseResumingError(DatabaseConnectionError):
     """Aurora was resuming from auto-pause; nothing was written. Retry the call."""
 
 
+class TransactionAbortedError(AlexDBError):
+    """A call inside ``db.transaction()`` failed and spoiled its transaction; the
+    caller caught the error, but nothing more can run in it and it cannot commit.
+    The block rolls back (nothing of it was written). To go on after an expected
+    error, make the call in a nested block: its savepoint rolls back alone."""
+
+    def __init__(self, cause: BaseException) -> None:
+        super().__init__(
+            f"an earlier call in this transaction failed ({type(cause).__name__}: {cause}); "
+            "it cannot go on or commit, and the block rolls it back: nothing in it is written"
+        )
+        self.cause = cause
+
+
+class PostgresUnavailableError(AlexDBError, RuntimeError):
+    """No PostgreSQL server could be found or started (the embedded one included)."""
+
+
 class UnsafeOperationError(AlexDBError):
     """A destructive operation was refused by a safety guard."""
 

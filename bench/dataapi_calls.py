@@ -214,10 +214,10 @@ def load_fixtures(direct: Database) -> Fixtures:
     direct.instruments.upsert_many(instruments)
     symbols = [i.symbol for i in instruments]
     users: dict[int, str] = {}
-    with direct.session() as s:
+    with direct.transaction():
         for size in SIZES:
             owner = f"portfolio_{size}"
-            direct.users.create_user(UserCreate(clerk_user_id=owner), session=s)
+            direct.users.create_user(UserCreate(clerk_user_id=owner))
             accounts = [
                 direct.accounts.create_account(
                     owner,
@@ -225,26 +225,23 @@ def load_fixtures(direct: Database) -> Fixtures:
                         account_name=f"Account {a + 1}",
                         cash_balance=Decimal(rng.randint(0, 2_000_000)).scaleb(-2),
                     ),
-                    session=s,
                 )
                 for a in range(ACCOUNTS[size])
             ]
             for i, symbol in enumerate(rng.sample(symbols, size)):
                 quantity = Decimal(rng.randint(1, 100_000)).scaleb(-2)
-                direct.positions.add_position(
-                    accounts[i % len(accounts)].id, symbol, quantity, session=s
-                )
+                direct.positions.add_position(accounts[i % len(accounts)].id, symbol, quantity)
             users[size] = owner
         ids: dict[str, uuid.UUID] = {}
         for owner in ("lookup", "adder_alex_db", "adder_stock"):
-            direct.users.create_user(UserCreate(clerk_user_id=owner), session=s)
+            direct.users.create_user(UserCreate(clerk_user_id=owner))
             ids[owner] = direct.accounts.create_account(
-                owner, AccountCreate(account_name="Brokerage"), session=s
+                owner, AccountCreate(account_name="Brokerage")
             ).id
         for symbol in rng.sample(symbols, LOOKUP_POSITIONS):
             quantity = Decimal(rng.randint(1, 10_000_000)).scaleb(-4)
-            direct.positions.add_position(ids["lookup"], symbol, quantity, session=s)
-        direct.users.create_user(UserCreate(clerk_user_id="job_owner"), session=s)
+            direct.positions.add_position(ids["lookup"], symbol, quantity)
+        direct.users.create_user(UserCreate(clerk_user_id="job_owner"))
     return Fixtures(
         symbols=symbols,
         portfolio_users=users,

@@ -78,18 +78,16 @@ def load_data(db: Database) -> tuple[list[str], list[uuid.UUID]]:
         for symbol in symbols
     )
     users, accounts = [], []
-    with db.session() as s:
+    with db.transaction():
         for u in range(USERS):
             clerk_user_id = f"point_user_{u:03d}"
-            db.users.create_user(
-                UserCreate(clerk_user_id=clerk_user_id, display_name=f"User {u}"), session=s
-            )
+            db.users.create_user(UserCreate(clerk_user_id=clerk_user_id, display_name=f"User {u}"))
             account = db.accounts.create_account(
-                clerk_user_id, AccountCreate(account_name="Taxable"), session=s
+                clerk_user_id, AccountCreate(account_name="Taxable")
             )
             for symbol in rng.sample(symbols, POSITIONS_PER_ACCOUNT):
                 quantity = Decimal(rng.randint(1, 10_000))
-                db.positions.add_position(account.id, symbol, quantity, session=s)
+                db.positions.add_position(account.id, symbol, quantity)
             users.append(clerk_user_id)
             accounts.append(account.id)
     return users, accounts

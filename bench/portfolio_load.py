@@ -96,8 +96,8 @@ def load_users(db: Database, symbols: Sequence[str]) -> dict[int, str]:
     users = {}
     for size in SIZES:
         clerk_user_id = f"bench_user_{size}"
-        with db.session() as s:
-            db.users.create_user(UserCreate(clerk_user_id=clerk_user_id), session=s)
+        with db.transaction():
+            db.users.create_user(UserCreate(clerk_user_id=clerk_user_id))
             accounts = [
                 db.accounts.create_account(
                     clerk_user_id,
@@ -105,15 +105,12 @@ def load_users(db: Database, symbols: Sequence[str]) -> dict[int, str]:
                         account_name=f"Account {a + 1}",
                         cash_balance=Decimal(rng.randint(0, 2_000_000)).scaleb(-2),
                     ),
-                    session=s,
                 )
                 for a in range(ACCOUNTS[size])
             ]
             for i, symbol in enumerate(rng.sample(list(symbols), size)):
                 quantity = Decimal(rng.randint(1, 100_000)).scaleb(-2)
-                db.positions.add_position(
-                    accounts[i % len(accounts)].id, symbol, quantity, session=s
-                )
+                db.positions.add_position(accounts[i % len(accounts)].id, symbol, quantity)
         users[size] = clerk_user_id
     return users
 

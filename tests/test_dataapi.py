@@ -221,9 +221,9 @@ def test_a_multi_statement_write_costs_begin_its_statements_and_commit(
     statements = ops(calls).count("Execute")
     assert statements >= 2  # the rows need more than one statement under the SQL limit
     assert ops(calls) == ["Begin"] + ["Execute"] * statements + ["Commit"]
-    with count_data_api_calls(client) as calls, db.session() as s:
-        db.users.create_user(UserCreate(clerk_user_id="a"), session=s)
-        db.users.create_user(UserCreate(clerk_user_id="b"), session=s)
+    with count_data_api_calls(client) as calls, db.transaction():
+        db.users.create_user(UserCreate(clerk_user_id="a"))
+        db.users.create_user(UserCreate(clerk_user_id="b"))
     assert ops(calls) == ["Begin", "Execute", "Execute", "Commit"]
 
 
@@ -235,9 +235,9 @@ def test_portfolio_load_costs_at_most_two_calls(db: Database, client: Any, posit
     accounts = [
         db.accounts.create_account("owner", AccountCreate(account_name=f"a{i}")) for i in range(3)
     ]
-    with db.session() as s:
+    with db.transaction():
         for i, symbol in enumerate(symbols):
-            db.positions.add_position(accounts[i % 3].id, symbol, Decimal("2"), session=s)
+            db.positions.add_position(accounts[i % 3].id, symbol, Decimal("2"))
     with count_data_api_calls(client) as calls:
         portfolio = db.portfolio.load("owner")
     assert sum(len(a.positions) for a in portfolio.accounts) == positions
@@ -279,18 +279,18 @@ def test_record_prices_batches_within_the_request_and_sql_limits(db: Database, c
 
 
 def aurora_count(db: Database, model: type[Any]) -> int:
-    with db.autocommit_session() as s:
-        return int(s.scalar(select(func.count()).select_from(model)) or 0)
+    with db.engine.connect() as conn:
+        return int(conn.scalar(select(func.count()).select_from(model)) or 0)
 
 
 def test_orm_bulk_inserts_never_exceed_the_sql_limit(db: Database, client: Any) -> None:
     db.users.create_user(UserCreate(clerk_user_id="bulk"))
     job = db.jobs.create_job(JobCreate(clerk_user_id="bulk", job_type="risk_assessment"))
-    with count_data_api_calls(client) as calls, db.session() as s:
-        s.add_all(
+    with count_data_api_calls(client) as calls, db.transaction() as tx:
+        tx.session.add_all(
             AgentLogCreate(job_id=job.id, agent_name=f"agent {i}").to_orm() for i in range(1000)
         )
-        s.flush()
+        tx.session.flush()
     assert all(len(r.get("sql", "")) < 65_536 for r in calls.requests)
     assert aurora_count(db, AgentLog) == 1000
 
@@ -346,15 +346,21 @@ def test_job_history_with_large_payloads_halves_its_pages(aurora: Aurora, client
     db.dispose()
 
 
-def test_a_row_over_1_mib_is_a_clear_error(aurora: Aurora, client: Any) -> None:
+def test_a_job_over_1_mib_is_read_back_in_parts(aurora: Aurora, client: Any) -> None:
     db = aurora.database(client, ALEX_DB_MAX_PAYLOAD_BYTES=400 * 1024)
     db.users.create_user(UserCreate(clerk_user_id="huge"))
     job = db.jobs.create_job(JobCreate(clerk_user_id="huge", job_type="portfolio_analysis"))
     big = {"data": "y" * (390 * 1024)}
-    for update in (db.jobs.update_report, db.jobs.update_charts, db.jobs.update_retirement):
-        update(job.id, big)
-    with pytest.raises(ResultTooLargeError, match="size limit"):
-        db.jobs.find_by_id(job.id)
+    db.jobs.update_report(job.id, big)
+    db.jobs.update_charts(job.id, big)
+    # The third payload makes the row larger than one response: the write is done,
+    # and the job it returns is read back one payload column at a time.
+    with count_data_api_calls(client) as calls:
+        written = db.jobs.update_retirement(job.id, big)
+    assert calls.total == 1 + 1 + 5  # the UPDATE, the other columns, one call per payload
+    assert written.report_payload == written.charts_payload == written.retirement_payload == big
+    found = db.jobs.find_by_id(job.id)
+    assert found == written
     with pytest.raises(ResultTooLargeError, match="size limit"):
         db.jobs.find_by_user("huge")  # paging goes down to one row, and one row is too big
     db.dispose()
@@ -369,11 +375,11 @@ def test_a_statement_over_the_sql_limit_is_refused_before_sending(
     with (
         count_data_api_calls(client) as calls,
         pytest.raises(DBAPIError, match="65,536"),
-        db.session() as s,
+        db.transaction() as tx,
     ):
-        s.add(User(clerk_user_id="kept-out"))
-        s.flush()
-        s.execute(text("SELECT '" + "x" * 70_000 + "'"))
+        tx.session.add(User(clerk_user_id="kept-out"))
+        tx.session.flush()
+        tx.session.execute(text("SELECT '" + "x" * 70_000 + "'"))
     # the oversized statement never left; the INSERT before it was rolled back
     assert all(len(r.get("sql", "")) <= 65_536 for r in calls.requests)
     assert ops(calls)[-3:] == ["Begin", "Execute", "Rollback"]
@@ -473,9 +479,9 @@ def test_a_slow_data_statement_is_cancelled_and_nothing_is_written(empty_aurora:
     direct.dispose()
     db = Database.from_engine(empty_aurora.engine(), empty_aurora.settings())
     try:
-        with pytest.raises(DBAPIError, match="StatementTimeoutException"), db.session() as s:
-            db.users.create_user(UserCreate(clerk_user_id="slow"), session=s)
-            s.execute(text("SELECT pg_sleep(2)"))
+        with pytest.raises(DBAPIError, match="StatementTimeoutException"), db.transaction() as tx:
+            db.users.create_user(UserCreate(clerk_user_id="slow"))
+            tx.session.execute(text("SELECT pg_sleep(2)"))
         assert empty_aurora.count("SELECT count(*) FROM users") == 0
     finally:
         db.dispose()
@@ -508,8 +514,8 @@ def test_resume_before_a_write_is_retried_and_the_write_happens_once(
     assert ops(calls) == ["Execute", "Execute", "Execute"]
     assert aurora.count("SELECT count(*) FROM users WHERE clerk_user_id = 'woken'") == 1
     aurora.emulator.fail_next(2)
-    with count_data_api_calls(client) as calls, db.session() as s:
-        db.users.create_user(UserCreate(clerk_user_id="woken-2"), session=s)
+    with count_data_api_calls(client) as calls, db.transaction():
+        db.users.create_user(UserCreate(clerk_user_id="woken-2"))
     assert ops(calls) == ["Begin", "Begin", "Begin", "Execute", "Commit"]
     assert aurora.count("SELECT count(*) FROM users WHERE clerk_user_id = 'woken-2'") == 1
 
@@ -535,11 +541,11 @@ def test_resume_inside_a_transaction_is_not_retried_and_nothing_is_written(
     with (
         count_data_api_calls(client) as calls,
         pytest.raises(DatabaseResumingError, match="nothing was written"),
-        db.session() as s,
+        db.transaction(),
     ):
-        db.users.create_user(UserCreate(clerk_user_id="first"), session=s)
+        db.users.create_user(UserCreate(clerk_user_id="first"))
         aurora.emulator.fail_next(1)
-        db.users.create_user(UserCreate(clerk_user_id="second"), session=s)
+        db.users.create_user(UserCreate(clerk_user_id="second"))
     assert ops(calls) == ["Begin", "Execute", "Execute", "Rollback"]
     assert aurora.count("SELECT count(*) FROM users") == 0
 
@@ -559,9 +565,9 @@ def test_a_failed_commit_is_never_re_sent(db: Database, client: Any, aurora: Aur
     with (
         count_data_api_calls(client) as calls,
         pytest.raises(CommitOutcomeUnknownError, match="may or may not"),
-        db.session() as s,
+        db.transaction(),
     ):
-        db.users.create_user(UserCreate(clerk_user_id="unsure"), session=s)
+        db.users.create_user(UserCreate(clerk_user_id="unsure"))
         aurora.emulator.fail_next(1, code="InternalServerErrorException")
     assert ops(calls).count("Commit") == 1
     assert aurora.count("SELECT count(*) FROM users") == 0
@@ -577,10 +583,10 @@ def test_a_transaction_idle_past_expiry_is_rolled_back_and_the_next_call_works(
         aurora = Aurora(emu, aurora_database)
         db = aurora.database()
         try:
-            with pytest.raises(DatabaseConnectionError, match="not found"), db.session() as s:
-                db.users.create_user(UserCreate(clerk_user_id="idle"), session=s)
+            with pytest.raises(DatabaseConnectionError, match="not found"), db.transaction():
+                db.users.create_user(UserCreate(clerk_user_id="idle"))
                 time.sleep(1.2)
-                db.users.create_user(UserCreate(clerk_user_id="idle-2"), session=s)
+                db.users.create_user(UserCreate(clerk_user_id="idle-2"))
             assert aurora.count("SELECT count(*) FROM users WHERE clerk_user_id LIKE 'idle%'") == 0
             db.users.create_user(UserCreate(clerk_user_id="after-idle"))
             assert db.users.find_by_clerk_id("after-idle") is not None
@@ -654,10 +660,13 @@ def test_an_invalid_secret_says_what_to_fix(db: Database, aurora: Aurora) -> Non
 
 
 def test_a_type_the_data_api_cannot_return_says_to_cast_it(db: Database) -> None:
-    with db.session() as s, pytest.raises(DBAPIError, match="cast to text"):
-        s.execute(text("SELECT interval '1 day'"))
-    with db.session() as s:
-        assert s.execute(text("SELECT CAST(interval '1 day' AS text)")).scalar_one() == "1 day"
+    with db.transaction() as tx, pytest.raises(DBAPIError, match="cast to text"):
+        tx.session.execute(text("SELECT interval '1 day'"))
+    with db.transaction() as tx:
+        assert (
+            tx.session.execute(text("SELECT CAST(interval '1 day' AS text)")).scalar_one()
+            == "1 day"
+        )
 
 
 def test_an_unreachable_endpoint_says_what_to_check(aurora: Aurora) -> None:
@@ -669,8 +678,8 @@ def test_an_unreachable_endpoint_says_what_to_check(aurora: Aurora) -> None:
 
 def test_driver_errors_carry_sqlstate_and_constraint(db: Database) -> None:
     db.users.create_user(UserCreate(clerk_user_id="dup"))
-    with pytest.raises(DBAPIError) as info, db.session() as s:
-        s.execute(text("INSERT INTO users (clerk_user_id) VALUES ('dup')"))
+    with pytest.raises(DBAPIError) as info, db.transaction() as tx:
+        tx.session.execute(text("INSERT INTO users (clerk_user_id) VALUES ('dup')"))
     orig = info.value.orig
     assert isinstance(orig, driver.IntegrityError)
     assert (orig.sqlstate, orig.constraint_name) == ("23505", "pk_users")  # type: ignore[attr-defined]

@@ -75,35 +75,33 @@ def test_database_url_wins_over_aurora_settings(monkeypatch: pytest.MonkeyPatch)
     assert Settings().backend() == "embedded"
 
 
-def test_session_commits_on_success(committed_db: Database) -> None:
-    with committed_db.session() as s:
-        committed_db.users.create_user(UserCreate(clerk_user_id="u_commit"), session=s)
+def test_a_transaction_commits_on_success(committed_db: Database) -> None:
+    with committed_db.transaction():
+        committed_db.users.create_user(UserCreate(clerk_user_id="u_commit"))
     assert committed_db.users.find_by_clerk_id("u_commit") is not None
 
 
-def test_session_rolls_back_on_any_exception(committed_db: Database) -> None:
-    with pytest.raises(RuntimeError, match="boom"), committed_db.session() as s:
-        committed_db.users.create_user(UserCreate(clerk_user_id="u_rollback"), session=s)
-        committed_db.accounts.create_account(
-            "u_rollback", AccountCreate(account_name="401k"), session=s
-        )
+def test_a_transaction_rolls_back_on_any_exception(committed_db: Database) -> None:
+    with pytest.raises(RuntimeError, match="boom"), committed_db.transaction():
+        committed_db.users.create_user(UserCreate(clerk_user_id="u_rollback"))
+        committed_db.accounts.create_account("u_rollback", AccountCreate(account_name="401k"))
         raise RuntimeError("boom")
     assert committed_db.users.find_by_clerk_id("u_rollback") is None
 
 
-def test_a_failed_call_in_a_shared_session_rolls_back_the_earlier_calls(
+def test_a_failed_call_in_a_transaction_rolls_back_the_earlier_calls(
     committed_db: Database,
 ) -> None:
-    with pytest.raises(NotFoundError), committed_db.session() as s:
-        committed_db.users.create_user(UserCreate(clerk_user_id="u_multi"), session=s)
-        committed_db.accounts.delete("00000000-0000-0000-0000-000000000000", session=s)
+    with pytest.raises(NotFoundError), committed_db.transaction():
+        committed_db.users.create_user(UserCreate(clerk_user_id="u_multi"))
+        committed_db.accounts.delete("00000000-0000-0000-0000-000000000000")
     assert committed_db.users.find_by_clerk_id("u_multi") is None
 
 
-def test_session_always_closes(committed_db: Database) -> None:
-    with committed_db.session() as s:
-        s.execute(select(1))
-    assert not s.in_transaction()
+def test_a_transaction_always_closes_its_session(committed_db: Database) -> None:
+    with committed_db.transaction() as tx:
+        tx.session.execute(select(1))
+    assert not tx.session.in_transaction()
     pool = committed_db.engine.pool
     assert pool.checkedout() == 0  # type: ignore[attr-defined]
 
@@ -140,9 +138,9 @@ def test_a_multi_statement_write_is_one_transaction(committed_db: Database) -> N
     with statements(engine) as seen:
         committed_db.instruments.update_prices({})  # nothing to do: no statement at all
     assert seen == []
-    with committed_db.session() as s:
-        committed_db.users.create_user(UserCreate(clerk_user_id="u_a"), session=s)
-        committed_db.users.create_user(UserCreate(clerk_user_id="u_b"), session=s)
+    with committed_db.transaction():
+        committed_db.users.create_user(UserCreate(clerk_user_id="u_a"))
+        committed_db.users.create_user(UserCreate(clerk_user_id="u_b"))
     assert commits == ["commit"]
 
 
@@ -165,13 +163,13 @@ def test_a_connection_dropped_mid_transaction_rolls_back_and_the_next_call_works
     committed_db.users.create_user(UserCreate(clerk_user_id="u_before"))
     with (
         pytest.raises(DatabaseConnectionError, match="rolled back"),
-        committed_db.session() as s,
+        committed_db.transaction() as tx,
     ):
-        committed_db.users.create_user(UserCreate(clerk_user_id="u_lost"), session=s)
-        pid = s.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        committed_db.users.create_user(UserCreate(clerk_user_id="u_lost"))
+        pid = tx.session.execute(text("SELECT pg_backend_pid()")).scalar_one()
         with committed_db.engine.connect() as killer:
             killer.execute(text("SELECT pg_terminate_backend(CAST(:pid AS integer))"), {"pid": pid})
-        committed_db.users.create_user(UserCreate(clerk_user_id="u_lost_2"), session=s)
+        committed_db.users.create_user(UserCreate(clerk_user_id="u_lost_2"))
     # Nothing of the dropped transaction survived, and the facade recovered.
     assert committed_db.users.find_by_clerk_id("u_lost") is None
     assert committed_db.users.find_by_clerk_id("u_before") is not None

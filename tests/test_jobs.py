@@ -116,9 +116,9 @@ def test_find_by_user_newest_first_with_status_and_limit(db: Database, job: JobR
     for _ in range(4):
         ids.append(db.jobs.create_job(JobCreate(clerk_user_id="u", job_type="tax_optimization")).id)
     # created_at is the transaction time; distinct real timestamps make the order observable
-    with db.session() as s:
+    with db.transaction() as tx:
         for offset, job_id in enumerate(ids):
-            s.execute(
+            tx.session.execute(
                 text(
                     "UPDATE jobs SET created_at = now() - make_interval(mins => CAST(:m AS integer)) WHERE id = :id"
                 ),

@@ -41,8 +41,8 @@ from tests.factories import instrument_create
 
 
 def rows(db: Database, model: type[Base]) -> int:
-    with db.autocommit_session() as s:
-        return s.scalar(select(func.count()).select_from(model)) or 0
+    with db.transaction() as tx:
+        return tx.session.scalar(select(func.count()).select_from(model)) or 0
 
 
 @pytest.fixture

@@ -257,8 +257,8 @@ def test_seed_leaves_instruments_outside_the_file_alone(scratch_db: Database) ->
 
 
 def test_seed_in_a_callers_transaction_rolls_back_with_it(scratch_db: Database) -> None:
-    with pytest.raises(RuntimeError, match="caller failed"), scratch_db.session() as s:
-        assert seed(scratch_db, session=s) == 22
+    with pytest.raises(RuntimeError, match="caller failed"), scratch_db.transaction():
+        assert seed(scratch_db) == 22
         raise RuntimeError("caller failed")
     assert count(scratch_db, "instruments") == 0
 

@@ -37,12 +37,11 @@ from sqlalchemy.sql import sqltypes
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy_aurora_data_api import AuroraPostgresDataAPIDialect
 
-from alex_db.dataapi import driver
+from alex_db.dataapi import driver, limits
 
 # A multi-row INSERT .. VALUES .. RETURNING renders every row's parameters into the
-# SQL: keep each statement well under the 65,536-character limit (a 7-column row
-# with its casts renders to ~250 characters).
-INSERTMANYVALUES_PAGE_SIZE = 100
+# SQL: page it so that a row of up to 12 columns stays under the SQL length limit.
+INSERTMANYVALUES_PAGE_SIZE = limits.rows_per_insert(columns=12)
 
 
 class _DateTime(sqltypes.DateTime):

@@ -59,14 +59,14 @@ from aurora_data_api import (
 )
 from botocore.exceptions import BotoCoreError, ClientError
 
+from alex_db.dataapi.limits import MAX_REQUEST_BYTES, MAX_SQL_LENGTH
+
 logger = logging.getLogger("alex_db.dataapi")
 
 apilevel = "2.0"
 threadsafety = 1  # connections must not be shared between threads; the module may be
 paramstyle = "named"
 
-MAX_SQL_LENGTH = 65_536
-MAX_REQUEST_BYTES = 4 * 1024 * 1024
 # Room for the request's own members, headers and JSON framing around parameter sets.
 _REQUEST_HEADROOM = 64 * 1024
 

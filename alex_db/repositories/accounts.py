@@ -4,59 +4,58 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import insert, select
 
-from alex_db.errors import translated
 from alex_db.models import Account
-from alex_db.repositories.base import Repository, parse_uuid
+from alex_db.repositories.base import (
+    Repository,
+    delete_one,
+    parse_uuid,
+    read_model,
+    table_of,
+    update_one,
+)
 from alex_db.schemas import AccountCreate, AccountRead, AccountUpdate
+
+ACCOUNTS = table_of(Account)
 
 
 class AccountRepository(Repository):
-    def create_account(
-        self, clerk_user_id: str, account: AccountCreate, *, session: Session | None = None
-    ) -> AccountRead:
+    def create_account(self, clerk_user_id: str, account: AccountCreate) -> AccountRead:
         """Create an account for an existing user (an unknown user raises
         ``InvalidReferenceError``)."""
-        with translated(key=clerk_user_id), self._autocommit(session) as s:
-            row = account.to_orm(clerk_user_id)
-            s.add(row)
-            s.flush()
-            return AccountRead.model_validate(row)
+        values = {"clerk_user_id": clerk_user_id, **account.model_dump(exclude_none=True)}
+        stmt = insert(ACCOUNTS).values(**values).returning(*ACCOUNTS.c)
+        with self._write(key=clerk_user_id) as ex:
+            return read_model(AccountRead, ex.execute(stmt).one())
 
-    def find_by_id(
-        self, account_id: uuid.UUID | str, *, session: Session | None = None
-    ) -> AccountRead | None:
+    def find_by_id(self, account_id: uuid.UUID | str) -> AccountRead | None:
         key = parse_uuid(account_id, "account id")
-        with translated(), self._autocommit(session) as s:
-            row = s.get(Account, key)
-            return None if row is None else AccountRead.model_validate(row)
+        with self._read() as ex:
+            row = ex.execute(select(ACCOUNTS).where(ACCOUNTS.c.id == key)).first()
+        return None if row is None else read_model(AccountRead, row)
 
-    def find_by_user(
-        self, clerk_user_id: str, *, session: Session | None = None
-    ) -> list[AccountRead]:
+    def find_by_user(self, clerk_user_id: str) -> list[AccountRead]:
         """The user's accounts by name (an unknown user has none)."""
         stmt = (
-            select(Account)
-            .where(Account.clerk_user_id == clerk_user_id)
-            .order_by(Account.account_name, Account.id)
+            select(ACCOUNTS)
+            .where(ACCOUNTS.c.clerk_user_id == clerk_user_id)
+            .order_by(ACCOUNTS.c.account_name, ACCOUNTS.c.id)
         )
-        with translated(), self._autocommit(session) as s:
-            return [AccountRead.model_validate(r) for r in s.scalars(stmt)]
+        with self._read() as ex:
+            found = ex.execute(stmt).all()
+        return [read_model(AccountRead, r) for r in found]
 
-    def update(
-        self, account_id: uuid.UUID | str, changes: AccountUpdate, *, session: Session | None = None
-    ) -> AccountRead:
+    def update(self, account_id: uuid.UUID | str, changes: AccountUpdate) -> AccountRead:
         key = parse_uuid(account_id, "account id")
-        with translated(key=key), self._autocommit(session) as s:
-            row = self._update_one(
-                s, Account, Account.id == key, changes.changes(), entity="account", key=key
+        with self._write(key=key) as ex:
+            row = update_one(
+                ex, ACCOUNTS, ACCOUNTS.c.id == key, changes.changes(), entity="account", key=key
             )
-            return AccountRead.model_validate(row)
+        return read_model(AccountRead, row)
 
-    def delete(self, account_id: uuid.UUID | str, *, session: Session | None = None) -> None:
+    def delete(self, account_id: uuid.UUID | str) -> None:
         """Delete the account and, by cascade, its positions."""
         key = parse_uuid(account_id, "account id")
-        with translated(key=key, deleting=True), self._autocommit(session) as s:
-            self._delete_one(s, Account, Account.id == key, "account", key)
+        with self._write(key=key, deleting=True) as ex:
+            delete_one(ex, ACCOUNTS, ACCOUNTS.c.id == key, "account", key)

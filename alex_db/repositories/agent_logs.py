@@ -4,33 +4,32 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import insert, select
 
-from alex_db.errors import translated
 from alex_db.models import AgentLog
-from alex_db.repositories.base import Repository, parse_uuid
+from alex_db.repositories.base import Repository, parse_uuid, read_model, table_of
 from alex_db.schemas import AgentLogCreate, AgentLogRead
+
+AGENT_LOGS = table_of(AgentLog)
 
 
 class AgentLogRepository(Repository):
-    def record(self, log: AgentLogCreate, *, session: Session | None = None) -> AgentLogRead:
+    def record(self, log: AgentLogCreate) -> AgentLogRead:
         """Append a log entry (an unknown job raises ``InvalidReferenceError``)."""
-        with translated(key=log.job_id), self._autocommit(session) as s:
-            row = log.to_orm()
-            s.add(row)
-            s.flush()
-            return AgentLogRead.model_validate(row)
+        stmt = (
+            insert(AGENT_LOGS).values(**log.model_dump(exclude_none=True)).returning(*AGENT_LOGS.c)
+        )
+        with self._write(key=log.job_id) as ex:
+            return read_model(AgentLogRead, ex.execute(stmt).one())
 
-    def find_by_job(
-        self, job_id: uuid.UUID | str, *, session: Session | None = None
-    ) -> list[AgentLogRead]:
+    def find_by_job(self, job_id: uuid.UUID | str) -> list[AgentLogRead]:
         """The job's log entries, oldest first."""
         key = parse_uuid(job_id, "job id")
         stmt = (
-            select(AgentLog)
-            .where(AgentLog.job_id == key)
-            .order_by(AgentLog.created_at, AgentLog.id)
+            select(AGENT_LOGS)
+            .where(AGENT_LOGS.c.job_id == key)
+            .order_by(AGENT_LOGS.c.created_at, AGENT_LOGS.c.id)
         )
-        with translated(), self._autocommit(session) as s:
-            return [AgentLogRead.model_validate(r) for r in s.scalars(stmt)]
+        with self._read() as ex:
+            found = ex.execute(stmt).all()
+        return [read_model(AgentLogRead, r) for r in found]

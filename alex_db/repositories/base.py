@@ -1,73 +1,79 @@
-"""What every repository shares: units of work, id parsing, single-row updates and deletes."""
+"""What every repository shares: where a call runs, id parsing, paged reads, and
+single-row updates and deletes.
+
+Repositories speak Core (``insert``/``update``/``select`` on the tables, ``RETURNING``
+the row) and build the ``Read`` models straight from the result rows: an ORM entity
+in between would add a conversion and an identity map and change nothing.
+"""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from pydantic import TypeAdapter, ValidationError
-from sqlalchemy import ColumnElement, Select, delete, select, update
+from pydantic import BaseModel, TypeAdapter, ValidationError
+from sqlalchemy import ColumnElement, Connection, Row, Select, Table, delete, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from alex_db.errors import InvalidIdError, InvalidInputError, NotFoundError
+from alex_db.backend import Capabilities
+from alex_db.errors import InvalidIdError, InvalidInputError, NotFoundError, translated
 from alex_db.models import Base
 
 if TYPE_CHECKING:
-    from alex_db.database import Database
+    from alex_db.database import Database, Work
 
-M = TypeVar("M", bound=Base)
 T = TypeVar("T")
+R = TypeVar("R", bound=BaseModel)
 
-# ORM-enabled UPDATE/DELETE here always target one row by key; there is nothing
-# in the identity map to synchronise that RETURNING does not refresh.
-NO_SYNC = {"synchronize_session": False}
-
-
-# The Data API refuses SQL over 65,536 characters; a multi-row VALUES list renders
-# each row's parameters into the SQL (about 35 characters a column with the casts).
-DATA_API_MAX_SQL = 65_536
-_CHARS_PER_VALUE = 48
+# A connection of the facade's own, or the session of the caller's open transaction:
+# both execute Core statements the same way.
+Executor = Connection | Session
 
 
-def is_data_api(s: Session) -> bool:
-    return s.get_bind().dialect.driver == "alexdataapi"
+def connection_of(ex: Executor) -> Connection:
+    """The Core connection under an executor (for driver-level work such as COPY)."""
+    return ex if isinstance(ex, Connection) else ex.connection()
 
 
-def rows_per_statement(s: Session, columns: int, default: int) -> int:
-    """How many rows one multi-row INSERT may carry on this session's backend."""
-    if is_data_api(s):
-        return max(1, (DATA_API_MAX_SQL - 4096) // (_CHARS_PER_VALUE * columns))
-    return default
+def table_of(model: type[Base]) -> Table:
+    """The Core table of a model (``__table__`` is typed as any FromClause)."""
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
 
 
 def is_too_large(error: BaseException) -> bool:
     return getattr(getattr(error, "orig", None), "category", None) == "too_large"
 
 
+def read_model(model: type[R], row: Row[Any]) -> R:
+    return model.model_validate(row._mapping)
+
+
 def fetch_by_key(
-    s: Session,
-    stmt: Select[M],
-    key: Callable[[M], ColumnElement[bool]],
+    ex: Executor,
+    stmt: Select[Any],
+    key: Callable[[Row[Any]], ColumnElement[bool]],
     *,
-    page_size: int,
+    page_rows: int | None,
     limit: int | None = None,
-) -> list[M]:
-    """Run an ordered SELECT of one entity. On the Data API it goes by key in pages
-    (``key(last_row)`` is the condition for the rows after the last one seen) that fit
-    in its 1 MiB response, halving the page when one does not; elsewhere it is one
-    statement."""
-    if not is_data_api(s):
-        return list(s.scalars(stmt if limit is None else stmt.limit(limit)))
-    rows: list[M] = []
-    size = page_size if limit is None else min(page_size, limit)
+) -> list[Row[Any]]:
+    """Run an ordered SELECT. With ``page_rows`` (a backend whose responses are
+    bounded) it goes by key in pages (``key(last_row)`` is the condition for the
+    rows after the last one seen), halving the page when one does not fit; without,
+    it is one statement."""
+    if page_rows is None:
+        return list(ex.execute(stmt if limit is None else stmt.limit(limit)))
+    rows: list[Row[Any]] = []
+    size = page_rows if limit is None else min(page_rows, limit)
     while limit is None or len(rows) < limit:
         want = size if limit is None else min(size, limit - len(rows))
         page_stmt = stmt if not rows else stmt.where(key(rows[-1]))
         try:
-            page = list(s.scalars(page_stmt.limit(want)))
+            page = list(ex.execute(page_stmt.limit(want)))
         except DBAPIError as exc:
             if not is_too_large(exc) or want == 1:
                 raise
@@ -95,56 +101,69 @@ def validate(adapter: TypeAdapter[T], value: object, what: str) -> T:
         raise InvalidInputError.from_validation(what, exc) from None
 
 
+def update_one(
+    ex: Executor,
+    table: Table,
+    where: ColumnElement[bool],
+    values: Mapping[str, Any],
+    *,
+    entity: str,
+    key: object,
+) -> Row[Any]:
+    """UPDATE ... RETURNING the row, in one statement; not-found if nothing matched."""
+    if not values:
+        found = ex.execute(select(table).where(where)).first()
+    else:
+        found = ex.execute(update(table).where(where).values(**values).returning(*table.c)).first()
+    if found is None:
+        raise NotFoundError(entity, key)
+    return found
+
+
+def delete_one(
+    ex: Executor, table: Table, where: ColumnElement[bool], entity: str, key: object
+) -> None:
+    stmt = delete(table).where(where).returning(*table.primary_key.columns)
+    if ex.execute(stmt).first() is None:
+        raise NotFoundError(entity, key)
+
+
 class Repository:
-    """Base of the facade's repositories. A method given ``session=`` runs inside the
-    caller's unit of work (and never commits); without one it opens its own."""
+    """Base of the facade's repositories. Where a call runs is the ``Database``'s
+    choice (:meth:`alex_db.Database._executor`): the open ``db.transaction()`` block
+    of this thread or task if there is one, else a unit of work of its own."""
 
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    @contextmanager
-    def _transaction(self, session: Session | None) -> Iterator[Session]:
+    @property
+    def _capabilities(self) -> Capabilities:
+        return self._db.capabilities
+
+    def _read(self, *, key: object = None) -> AbstractContextManager[Executor]:
+        """For reads: in autocommit outside a block (one round trip)."""
+        return self._unit("read", key, deleting=False)
+
+    def _write(
+        self, *, key: object = None, deleting: bool = False
+    ) -> AbstractContextManager[Executor]:
+        """For a write that is one statement (plus, at most, reads that explain a
+        failure): atomic on its own, so in autocommit outside a block. ``key`` names
+        the row in the errors; ``deleting`` reads a foreign key error as "in use"."""
+        return self._unit("write", key, deleting=deleting)
+
+    def _atomic(self, *, key: object = None) -> AbstractContextManager[Executor]:
         """For work of several statements that must succeed or fail together."""
-        if session is not None:
-            yield session
-            return
-        with self._db.session() as own:
-            yield own
+        return self._unit("atomic", key, deleting=False)
 
     @contextmanager
-    def _autocommit(self, session: Session | None) -> Iterator[Session]:
-        """For reads, and for writes that are a single statement (plus, at most, reads
-        that explain a failure): without a caller's session they run in autocommit."""
-        if session is not None:
-            yield session
-            return
-        with self._db.autocommit_session() as own:
-            yield own
-
-    @staticmethod
-    def _update_one(
-        s: Session,
-        model: type[M],
-        where: ColumnElement[bool],
-        values: Mapping[str, Any],
-        *,
-        entity: str,
-        key: object,
-    ) -> M:
-        """UPDATE ... RETURNING the row, in one statement; not-found if nothing matched."""
-        if not values:
-            found = s.scalars(select(model).where(where)).one_or_none()
-        else:
-            stmt = update(model).where(where).values(**values).returning(model)
-            found = s.scalars(stmt, execution_options=NO_SYNC).one_or_none()
-        if found is None:
-            raise NotFoundError(entity, key)
-        return found
-
-    @staticmethod
-    def _delete_one(
-        s: Session, model: type[M], where: ColumnElement[bool], entity: str, key: object
-    ) -> None:
-        stmt = delete(model).where(where).returning(*model.__mapper__.primary_key)
-        if s.execute(stmt, execution_options=NO_SYNC).first() is None:
-            raise NotFoundError(entity, key)
+    def _unit(self, work: Work, key: object, *, deleting: bool) -> Iterator[Executor]:
+        # The inner translation turns a statement's error into alex_db's before the
+        # unit of work sees it (an open block records what spoiled it); the outer one
+        # covers connecting, BEGIN and COMMIT.
+        with (
+            translated(),
+            self._db._executor(work) as ex,
+            translated(key=key, deleting=deleting),
+        ):
+            yield ex

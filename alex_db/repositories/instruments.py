@@ -7,18 +7,19 @@ from collections.abc import Iterable, Mapping
 from decimal import Decimal
 
 from pydantic import TypeAdapter
-from sqlalchemy import String, case, cast, func, literal, or_, select, update
+from sqlalchemy import String, bindparam, case, cast, func, insert, literal, or_, select, update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.orm import Session
 
-from alex_db.errors import InvalidReferenceError, translated
+from alex_db.errors import InvalidReferenceError
 from alex_db.models import Instrument
 from alex_db.repositories.base import (
-    NO_SYNC,
     Repository,
+    delete_one,
     fetch_by_key,
-    rows_per_statement,
+    read_model,
+    table_of,
+    update_one,
     validate,
 )
 from alex_db.schemas import (
@@ -33,9 +34,8 @@ from alex_db.vocabulary import InstrumentType
 SYMBOL = TypeAdapter(Symbol)
 PRICES = TypeAdapter(dict[Symbol, Price])
 INSTRUMENT_TYPE = TypeAdapter(InstrumentType)
-UPSERT_CHUNK = 1000  # rows per INSERT statement: keeps parameter counts moderate
-# Rows per Data API page: an instrument row is about 1 KB in the response's JSON.
-PAGE_SIZE = 500
+INSTRUMENTS = table_of(Instrument)
+_BY_SYMBOL = select(INSTRUMENTS).where(INSTRUMENTS.c.symbol == bindparam("key"))
 
 _DATA_COLUMNS = (
     "name",
@@ -53,18 +53,13 @@ def escape_like(text: str) -> str:
 
 
 class InstrumentRepository(Repository):
-    def create_instrument(
-        self, instrument: InstrumentCreate, *, session: Session | None = None
-    ) -> InstrumentRead:
-        with translated(key=instrument.symbol), self._autocommit(session) as s:
-            row = instrument.to_orm()
-            s.add(row)
-            s.flush()
-            return InstrumentRead.model_validate(row)
+    def create_instrument(self, instrument: InstrumentCreate) -> InstrumentRead:
+        values = instrument.model_dump(exclude_none=True)
+        stmt = insert(INSTRUMENTS).values(**values).returning(*INSTRUMENTS.c)
+        with self._write(key=instrument.symbol) as ex:
+            return read_model(InstrumentRead, ex.execute(stmt).one())
 
-    def upsert_many(
-        self, instruments: Iterable[InstrumentCreate], *, session: Session | None = None
-    ) -> int:
+    def upsert_many(self, instruments: Iterable[InstrumentCreate]) -> int:
         """Insert new instruments and update changed ones; returns how many rows changed.
 
         Rows identical to what is stored are left alone (``updated_at`` does not move),
@@ -73,56 +68,49 @@ class InstrumentRepository(Repository):
         latest = {i.symbol: i for i in instruments}  # the last entry for a symbol wins
         rows = [latest[symbol].model_dump() for symbol in sorted(latest)]
         changed = 0
-        with translated(), self._transaction(session) as s:
-            chunk = rows_per_statement(s, len(_DATA_COLUMNS) + 1, UPSERT_CHUNK)
+        chunk = self._capabilities.rows_per_insert(len(_DATA_COLUMNS) + 1)
+        with self._atomic() as ex:
             for start in range(0, len(rows), chunk):
-                insert = pg_insert(Instrument).values(rows[start : start + chunk])
-                excluded = insert.excluded
-                stmt = insert.on_conflict_do_update(
+                upsert = pg_insert(INSTRUMENTS).values(rows[start : start + chunk])
+                excluded = upsert.excluded
+                stmt = upsert.on_conflict_do_update(
                     constraint="pk_instruments",
                     set_={c: excluded[c] for c in _DATA_COLUMNS},
                     where=or_(
-                        *(
-                            Instrument.__table__.c[c].is_distinct_from(excluded[c])
-                            for c in _DATA_COLUMNS
-                        )
+                        *(INSTRUMENTS.c[c].is_distinct_from(excluded[c]) for c in _DATA_COLUMNS)
                     ),
-                ).returning(Instrument.symbol)
-                changed += len(s.execute(stmt).all())
+                ).returning(INSTRUMENTS.c.symbol)
+                changed += len(ex.execute(stmt).all())
         return changed
 
-    def find_by_symbol(
-        self, symbol: str, *, session: Session | None = None
-    ) -> InstrumentRead | None:
+    def find_by_symbol(self, symbol: str) -> InstrumentRead | None:
         key = validate(SYMBOL, symbol, "symbol")
-        with translated(), self._autocommit(session) as s:
-            row = s.get(Instrument, key)
-            return None if row is None else InstrumentRead.model_validate(row)
+        with self._read() as ex:
+            row = ex.execute(_BY_SYMBOL, {"key": key}).first()
+        return None if row is None else read_model(InstrumentRead, row)
 
-    def find_all(self, *, session: Session | None = None) -> list[InstrumentRead]:
+    def find_all(self) -> list[InstrumentRead]:
         """Every instrument, ordered by symbol (no limit: the front end autocompletes on it)."""
-        stmt = select(Instrument).order_by(Instrument.symbol)
-        with translated(), self._autocommit(session) as s:
-            rows = fetch_by_key(
-                s, stmt, lambda last: Instrument.symbol > last.symbol, page_size=PAGE_SIZE
+        stmt = select(INSTRUMENTS).order_by(INSTRUMENTS.c.symbol)
+        page_rows = self._capabilities.page_rows("instruments")
+        with self._read() as ex:
+            found = fetch_by_key(
+                ex, stmt, lambda last: INSTRUMENTS.c.symbol > last.symbol, page_rows=page_rows
             )
-            return [InstrumentRead.model_validate(r) for r in rows]
+        return [read_model(InstrumentRead, r) for r in found]
 
-    def find_by_type(
-        self, instrument_type: str, *, session: Session | None = None
-    ) -> list[InstrumentRead]:
+    def find_by_type(self, instrument_type: str) -> list[InstrumentRead]:
         kind = validate(INSTRUMENT_TYPE, instrument_type, "instrument type")
-        with translated(), self._autocommit(session) as s:
-            stmt = (
-                select(Instrument)
-                .where(Instrument.instrument_type == kind)
-                .order_by(Instrument.symbol)
-            )
-            return [InstrumentRead.model_validate(r) for r in s.scalars(stmt)]
+        stmt = (
+            select(INSTRUMENTS)
+            .where(INSTRUMENTS.c.instrument_type == kind)
+            .order_by(INSTRUMENTS.c.symbol)
+        )
+        with self._read() as ex:
+            found = ex.execute(stmt).all()
+        return [read_model(InstrumentRead, r) for r in found]
 
-    def search(
-        self, text: str, *, limit: int = 50, session: Session | None = None
-    ) -> list[InstrumentRead]:
+    def search(self, text: str, *, limit: int = 50) -> list[InstrumentRead]:
         """Instruments whose symbol or name contains ``text`` (case-insensitive; ``%``
         and ``_`` match themselves). Exact symbol first, then symbol prefixes, then
         the rest, each by symbol."""
@@ -131,43 +119,41 @@ class InstrumentRepository(Repository):
             return []
         escaped = escape_like(needle)
         contains, prefix = f"%{escaped}%", f"{escaped}%"
+        symbol_column = INSTRUMENTS.c.symbol
         rank = case(
-            (func.upper(Instrument.symbol) == needle.upper(), 0),
-            (Instrument.symbol.ilike(prefix, escape="\\"), 1),
+            (func.upper(symbol_column) == needle.upper(), 0),
+            (symbol_column.ilike(prefix, escape="\\"), 1),
             else_=2,
         )
         stmt = (
-            select(Instrument)
+            select(INSTRUMENTS)
             .where(
                 or_(
-                    Instrument.symbol.ilike(contains, escape="\\"),
-                    Instrument.name.ilike(contains, escape="\\"),
+                    symbol_column.ilike(contains, escape="\\"),
+                    INSTRUMENTS.c.name.ilike(contains, escape="\\"),
                 )
             )
-            .order_by(rank, Instrument.symbol)
+            .order_by(rank, symbol_column)
             .limit(max(1, limit))
         )
-        with translated(), self._autocommit(session) as s:
-            return [InstrumentRead.model_validate(r) for r in s.scalars(stmt)]
+        with self._read() as ex:
+            found = ex.execute(stmt).all()
+        return [read_model(InstrumentRead, r) for r in found]
 
-    def update(
-        self, symbol: str, changes: InstrumentUpdate, *, session: Session | None = None
-    ) -> InstrumentRead:
+    def update(self, symbol: str, changes: InstrumentUpdate) -> InstrumentRead:
         key = validate(SYMBOL, symbol, "symbol")
-        with translated(key=key), self._autocommit(session) as s:
-            row = self._update_one(
-                s,
-                Instrument,
-                Instrument.symbol == key,
+        with self._write(key=key) as ex:
+            row = update_one(
+                ex,
+                INSTRUMENTS,
+                INSTRUMENTS.c.symbol == key,
                 changes.changes(),
                 entity="instrument",
                 key=key,
             )
-            return InstrumentRead.model_validate(row)
+        return read_model(InstrumentRead, row)
 
-    def update_prices(
-        self, prices: Mapping[str, Decimal | str | float], *, session: Session | None = None
-    ) -> int:
+    def update_prices(self, prices: Mapping[str, Decimal | str | float]) -> int:
         """Set ``current_price`` for any number of symbols in one statement.
 
         An unknown symbol fails the whole call (nothing is written) with the list of
@@ -186,20 +172,20 @@ class InstrumentRepository(Repository):
             .render_derived(name="incoming")
         )
         stmt = (
-            update(Instrument)
-            .where(Instrument.symbol == incoming.c.key)
-            .values(current_price=cast(incoming.c.value, Instrument.__table__.c.current_price.type))
-            .returning(Instrument.symbol)
+            update(INSTRUMENTS)
+            .where(INSTRUMENTS.c.symbol == incoming.c.key)
+            .values(current_price=cast(incoming.c.value, INSTRUMENTS.c.current_price.type))
+            .returning(INSTRUMENTS.c.symbol)
         )
-        with translated(), self._transaction(session) as s:
-            updated = set(s.scalars(stmt, execution_options=NO_SYNC))
+        with self._atomic() as ex:
+            updated = set(ex.scalars(stmt))
             unknown = sorted(set(checked) - updated)
             if unknown:
                 raise InvalidReferenceError("instrument symbol", unknown)
             return len(updated)
 
-    def delete(self, symbol: str, *, session: Session | None = None) -> None:
+    def delete(self, symbol: str) -> None:
         """Delete an instrument nobody holds (one still in positions raises ``InUseError``)."""
         key = validate(SYMBOL, symbol, "symbol")
-        with translated(key=key, deleting=True), self._autocommit(session) as s:
-            self._delete_one(s, Instrument, Instrument.symbol == key, "instrument", key)
+        with self._write(key=key, deleting=True) as ex:
+            delete_one(ex, INSTRUMENTS, INSTRUMENTS.c.symbol == key, "instrument", key)

@@ -14,26 +14,46 @@ import uuid
 from typing import Any
 
 from pydantic import TypeAdapter
-from sqlalchemy import ColumnElement, String, cast, func, insert, literal, select, tuple_, update
+from sqlalchemy import (
+    ColumnElement,
+    String,
+    bindparam,
+    cast,
+    func,
+    insert,
+    literal,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.orm import Session
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.sql.expression import Executable
 
 from alex_db.errors import (
     InvalidInputError,
     InvalidStateTransitionError,
     NotFoundError,
     PayloadTooLargeError,
-    translated,
 )
 from alex_db.models import Job
-from alex_db.repositories.base import NO_SYNC, Repository, fetch_by_key, parse_uuid, validate
+from alex_db.repositories.base import (
+    Executor,
+    Repository,
+    delete_one,
+    fetch_by_key,
+    is_too_large,
+    parse_uuid,
+    read_model,
+    table_of,
+    validate,
+)
 from alex_db.schemas import JobCreate, JobRead, JobUpdate
 from alex_db.vocabulary import JobStatus
 
 STATUS = TypeAdapter(JobStatus)
-# Jobs per Data API page: a job row with every payload at its limit is about 1 MiB,
-# so pages start small and halve when a response would be too large.
-PAGE_SIZE = 4
+JOBS = table_of(Job)
+_BY_ID = select(JOBS).where(JOBS.c.id == bindparam("key"))
 
 # target status -> the statuses it may be reached from
 ALLOWED_FROM: dict[str, tuple[str, ...]] = {
@@ -71,54 +91,74 @@ def json_value(text: str) -> ColumnElement[Any]:
     return cast(literal(text, String), JSONB)
 
 
+_OTHER_COLUMNS = [c for c in JOBS.c if c.name not in PAYLOAD_COLUMNS]
+
+
+def _job_in_parts(ex: Executor, key: uuid.UUID) -> dict[str, Any] | None:
+    """The job read one payload column per statement: for a backend whose response
+    size is bounded, when the whole row does not fit in one response."""
+    head = ex.execute(select(*_OTHER_COLUMNS).where(JOBS.c.id == key)).first()
+    if head is None:
+        return None
+    job = dict(head._mapping)
+    for column in PAYLOAD_COLUMNS:
+        job[column] = ex.scalar(select(JOBS.c[column]).where(JOBS.c.id == key))
+    return job
+
+
+def _job_row(ex: Executor, stmt: Executable, key: uuid.UUID) -> Any:
+    """Run a statement that selects or returns one whole job row. When the row is too
+    large for one response the statement has still run (a write is done), so the job
+    is read back in parts instead of reporting a failure."""
+    try:
+        row = ex.execute(stmt).first()
+    except DBAPIError as exc:
+        if not is_too_large(exc):
+            raise
+        return _job_in_parts(ex, key)
+    return None if row is None else row._mapping
+
+
 class JobRepository(Repository):
-    def create_job(self, job: JobCreate, *, session: Session | None = None) -> JobRead:
-        values: dict[str, Any] = job.model_dump()
+    def create_job(self, job: JobCreate) -> JobRead:
+        values: dict[str, Any] = job.model_dump(exclude_none=True)
         if job.request_payload is not None:
             text = encode_payload(
                 "request_payload", job.request_payload, self._db.max_payload_bytes
             )
             values["request_payload"] = json_value(text)
-        stmt = insert(Job).values(**values).returning(Job)
-        with translated(key=job.clerk_user_id), self._autocommit(session) as s:
-            return JobRead.model_validate(s.scalars(stmt).one())
+        stmt = insert(JOBS).values(**values).returning(*JOBS.c)
+        with self._write(key=job.clerk_user_id) as ex:
+            return JobRead.model_validate(ex.execute(stmt).one()._mapping)
 
-    def find_by_id(
-        self, job_id: uuid.UUID | str, *, session: Session | None = None
-    ) -> JobRead | None:
+    def find_by_id(self, job_id: uuid.UUID | str) -> JobRead | None:
         key = parse_uuid(job_id, "job id")
-        with translated(), self._autocommit(session) as s:
-            row = s.get(Job, key)
-            return None if row is None else JobRead.model_validate(row)
+        with self._read() as ex:
+            row = _job_row(ex, _BY_ID.params(key=key), key)
+        return None if row is None else JobRead.model_validate(row)
 
     def find_by_user(
-        self,
-        clerk_user_id: str,
-        status: str | None = None,
-        limit: int = 20,
-        *,
-        session: Session | None = None,
+        self, clerk_user_id: str, status: str | None = None, limit: int = 20
     ) -> list[JobRead]:
         """The user's most recent jobs, newest first, optionally of one status."""
         if limit < 1:
             raise InvalidInputError(f"limit must be at least 1, got {limit}")
-        stmt = select(Job).where(Job.clerk_user_id == clerk_user_id)
+        stmt = select(JOBS).where(JOBS.c.clerk_user_id == clerk_user_id)
         if status is not None:
-            stmt = stmt.where(Job.status == validate(STATUS, status, "job status"))
-        stmt = stmt.order_by(Job.created_at.desc(), Job.id.desc())
-        with translated(), self._autocommit(session) as s:
-            rows = fetch_by_key(
-                s,
+            stmt = stmt.where(JOBS.c.status == validate(STATUS, status, "job status"))
+        stmt = stmt.order_by(JOBS.c.created_at.desc(), JOBS.c.id.desc())
+        newest_first = tuple_(JOBS.c.created_at, JOBS.c.id)
+        with self._read() as ex:
+            found = fetch_by_key(
+                ex,
                 stmt,
-                lambda last: tuple_(Job.created_at, Job.id) < tuple_(last.created_at, last.id),
-                page_size=PAGE_SIZE,
+                lambda last: newest_first < tuple_(last.created_at, last.id),
+                page_rows=self._capabilities.page_rows("jobs"),
                 limit=limit,
             )
-            return [JobRead.model_validate(r) for r in rows]
+        return [read_model(JobRead, r) for r in found]
 
-    def update(
-        self, job_id: uuid.UUID | str, changes: JobUpdate, *, session: Session | None = None
-    ) -> JobRead:
+    def update(self, job_id: uuid.UUID | str, changes: JobUpdate) -> JobRead:
         """Set payloads and the error message (status changes use the transitions)."""
         key = parse_uuid(job_id, "job id")
         values: dict[str, Any] = changes.changes()
@@ -126,54 +166,51 @@ class JobRepository(Repository):
             if values.get(column) is not None:
                 text = encode_payload(column, values[column], self._db.max_payload_bytes)
                 values[column] = json_value(text)
-        with translated(key=key), self._autocommit(session) as s:
-            return JobRead.model_validate(
-                self._update_one(s, Job, Job.id == key, values, entity="job", key=key)
-            )
+        return self._update(key, values)
 
-    def delete(self, job_id: uuid.UUID | str, *, session: Session | None = None) -> None:
+    def _update(self, key: uuid.UUID, values: dict[str, Any]) -> JobRead:
+        stmt = (
+            update(JOBS).where(JOBS.c.id == key).values(**values).returning(*JOBS.c)
+            if values
+            else _BY_ID.params(key=key)
+        )
+        with self._write(key=key) as ex:
+            row = _job_row(ex, stmt, key)
+        if row is None:
+            raise NotFoundError("job", key)
+        return JobRead.model_validate(row)
+
+    def delete(self, job_id: uuid.UUID | str) -> None:
         key = parse_uuid(job_id, "job id")
-        with translated(key=key), self._autocommit(session) as s:
-            self._delete_one(s, Job, Job.id == key, "job", key)
+        with self._write(key=key) as ex:
+            delete_one(ex, JOBS, JOBS.c.id == key, "job", key)
 
     # --- the status machine -----------------------------------------------------
 
-    def start(self, job_id: uuid.UUID | str, *, session: Session | None = None) -> JobRead:
+    def start(self, job_id: uuid.UUID | str) -> JobRead:
         """pending -> running; sets ``started_at``. Of two racing workers exactly one wins;
         the other gets ``InvalidStateTransitionError``."""
-        return self._transition(job_id, "running", session=session)
+        return self._transition(job_id, "running")
 
-    def complete(self, job_id: uuid.UUID | str, *, session: Session | None = None) -> JobRead:
+    def complete(self, job_id: uuid.UUID | str) -> JobRead:
         """running -> completed; sets ``completed_at``."""
-        return self._transition(job_id, "completed", session=session)
+        return self._transition(job_id, "completed")
 
-    def fail(
-        self, job_id: uuid.UUID | str, error_message: str, *, session: Session | None = None
-    ) -> JobRead:
+    def fail(self, job_id: uuid.UUID | str, error_message: str) -> JobRead:
         """pending or running -> failed; records the error and ``completed_at``."""
-        return self._transition(job_id, "failed", error_message=error_message, session=session)
+        return self._transition(job_id, "failed", error_message=error_message)
 
     def update_status(
-        self,
-        job_id: uuid.UUID | str,
-        status: str,
-        error_message: str | None = None,
-        *,
-        session: Session | None = None,
+        self, job_id: uuid.UUID | str, status: str, error_message: str | None = None
     ) -> JobRead:
         """Compatibility with the services' older call: the same transitions by name."""
         target = validate(STATUS, status, "job status")
         if target == "failed":
-            return self.fail(job_id, error_message or "failed", session=session)
-        return self._transition(job_id, target, session=session)
+            return self.fail(job_id, error_message or "failed")
+        return self._transition(job_id, target)
 
     def _transition(
-        self,
-        job_id: uuid.UUID | str,
-        target: str,
-        *,
-        error_message: str | None = None,
-        session: Session | None = None,
+        self, job_id: uuid.UUID | str, target: str, *, error_message: str | None = None
     ) -> JobRead:
         key = parse_uuid(job_id, "job id")
         values: dict[str, Any] = {"status": target}
@@ -184,53 +221,40 @@ class JobRepository(Repository):
         if target == "failed":
             values["error_message"] = error_message
         stmt = (
-            update(Job)
-            .where(Job.id == key, Job.status.in_(ALLOWED_FROM[target]))
+            update(JOBS)
+            .where(JOBS.c.id == key, JOBS.c.status.in_(ALLOWED_FROM[target]))
             .values(**values)
-            .returning(Job)
+            .returning(*JOBS.c)
         )
-        with translated(key=key), self._autocommit(session) as s:
-            row = s.scalars(stmt, execution_options=NO_SYNC).one_or_none()
+        with self._write(key=key) as ex:
+            row = _job_row(ex, stmt, key)
             if row is None:
-                current = s.scalar(select(Job.status).where(Job.id == key))
+                current = ex.scalar(select(JOBS.c.status).where(JOBS.c.id == key))
                 if current is None:
                     raise NotFoundError("job", key)
                 raise InvalidStateTransitionError(key, current, target)
-            return JobRead.model_validate(row)
+        return JobRead.model_validate(row)
 
     # --- the agents' payloads ------------------------------------------------------
 
-    def update_report(
-        self, job_id: uuid.UUID | str, payload: dict[str, Any], *, session: Session | None = None
-    ) -> None:
-        """The Reporter's result."""
-        self._set_payload(job_id, "report_payload", payload, session)
+    def update_report(self, job_id: uuid.UUID | str, payload: dict[str, Any]) -> JobRead:
+        """The Reporter's result; returns the updated job."""
+        return self._set_payload(job_id, "report_payload", payload)
 
-    def update_charts(
-        self, job_id: uuid.UUID | str, payload: dict[str, Any], *, session: Session | None = None
-    ) -> None:
-        """The Charter's result."""
-        self._set_payload(job_id, "charts_payload", payload, session)
+    def update_charts(self, job_id: uuid.UUID | str, payload: dict[str, Any]) -> JobRead:
+        """The Charter's result; returns the updated job."""
+        return self._set_payload(job_id, "charts_payload", payload)
 
-    def update_retirement(
-        self, job_id: uuid.UUID | str, payload: dict[str, Any], *, session: Session | None = None
-    ) -> None:
-        """The Retirement agent's result."""
-        self._set_payload(job_id, "retirement_payload", payload, session)
+    def update_retirement(self, job_id: uuid.UUID | str, payload: dict[str, Any]) -> JobRead:
+        """The Retirement agent's result; returns the updated job."""
+        return self._set_payload(job_id, "retirement_payload", payload)
 
-    def update_summary(
-        self, job_id: uuid.UUID | str, payload: dict[str, Any], *, session: Session | None = None
-    ) -> None:
-        """The Planner's summary."""
-        self._set_payload(job_id, "summary_payload", payload, session)
+    def update_summary(self, job_id: uuid.UUID | str, payload: dict[str, Any]) -> JobRead:
+        """The Planner's summary; returns the updated job."""
+        return self._set_payload(job_id, "summary_payload", payload)
 
-    def _set_payload(
-        self, job_id: uuid.UUID | str, column: str, payload: Any, session: Session | None
-    ) -> None:
+    def _set_payload(self, job_id: uuid.UUID | str, column: str, payload: Any) -> JobRead:
         key = parse_uuid(job_id, "job id")
         text = encode_payload(column, payload, self._db.max_payload_bytes)
         # Only this column is written: concurrent agents never overwrite each other.
-        stmt = update(Job).where(Job.id == key).values({column: json_value(text)}).returning(Job.id)
-        with translated(key=key), self._autocommit(session) as s:
-            if s.execute(stmt, execution_options=NO_SYNC).first() is None:
-                raise NotFoundError("job", key)
+        return self._update(key, {column: json_value(text)})

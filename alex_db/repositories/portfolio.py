@@ -14,18 +14,36 @@ from collections.abc import Mapping, Sequence
 from decimal import ROUND_DOWN, Decimal, localcontext
 from typing import Any
 
-from sqlalchemy import Select, select
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy import Row, Select, bindparam, select
 
-from alex_db.errors import NotFoundError, translated
-from alex_db.models import Account, Job, Position, User
-from alex_db.repositories.base import Repository, parse_uuid
+from alex_db.errors import NotFoundError
+from alex_db.models import Account, Instrument, Job, Position, User
+from alex_db.repositories.base import Repository, parse_uuid, table_of
 from alex_db.schemas import (
     InstrumentRead,
     Portfolio,
     PortfolioAccount,
     PortfolioPosition,
     UserRead,
+)
+
+USERS = table_of(User)
+ACCOUNTS = table_of(Account)
+POSITIONS = table_of(Position)
+INSTRUMENTS = table_of(Instrument)
+JOBS = table_of(Job)
+
+# Statement 1 selects the owner with their accounts (one row per account, or one row
+# with NULL account columns): the account columns are labelled "account_<name>".
+_ACCOUNT_LABELS = {c.name: f"account_{c.name}" for c in ACCOUNTS.c}
+_OWNER_COLUMNS = [*USERS.c, *(c.label(_ACCOUNT_LABELS[c.name]) for c in ACCOUNTS.c)]
+# Statement 2 selects every position of the owner with its instrument ("instrument_<name>").
+_INSTRUMENT_LABELS = {c.name: f"instrument_{c.name}" for c in INSTRUMENTS.c}
+_POSITIONS = (
+    select(*POSITIONS.c, *(c.label(_INSTRUMENT_LABELS[c.name]) for c in INSTRUMENTS.c))
+    .join(ACCOUNTS, ACCOUNTS.c.id == POSITIONS.c.account_id)
+    .join(INSTRUMENTS, INSTRUMENTS.c.symbol == POSITIONS.c.symbol)
+    .where(ACCOUNTS.c.clerk_user_id == bindparam("owner"))
 )
 
 HUNDRED = Decimal(100)
@@ -70,8 +88,11 @@ def _spread(weights: defaultdict[str, Decimal], value: Decimal, split: Split) ->
         weights[key] += value * fraction
 
 
-def build_portfolio(user: User, positions: Sequence[Position]) -> Portfolio:
-    by_account: dict[uuid.UUID, list[Position]] = defaultdict(list)
+def build_portfolio(owner: Sequence[Row[Any]], positions: Sequence[Row[Any]]) -> Portfolio:
+    """The portfolio from statement 1's rows (the owner, one row per account) and
+    statement 2's (the positions with their instruments)."""
+    user = UserRead.model_validate(owner[0]._mapping)
+    by_account: dict[uuid.UUID, list[Row[Any]]] = defaultdict(list)
     for position in positions:
         by_account[position.account_id].append(position)
 
@@ -83,14 +104,22 @@ def build_portfolio(user: User, positions: Sequence[Position]) -> Portfolio:
     accounts: list[PortfolioAccount] = []
     # Each instrument is converted and split once, however many accounts hold it.
     instruments: dict[str, tuple[InstrumentRead, Split, Split, Split]] = {}
+    account_rows = [
+        {name: row._mapping[label] for name, label in _ACCOUNT_LABELS.items()}
+        for row in owner
+        if row._mapping[_ACCOUNT_LABELS["id"]] is not None
+    ]
 
     with localcontext(prec=PRECISION):
-        for account in sorted(user.accounts, key=lambda a: (a.account_name, a.id)):
+        for account in sorted(account_rows, key=lambda a: (a["account_name"], a["id"])):
             held: list[PortfolioPosition] = []
             positions_value = Decimal(0)
-            for position in sorted(by_account[account.id], key=lambda p: p.symbol):
+            for position in sorted(by_account[account["id"]], key=lambda p: p.symbol):
                 if position.symbol not in instruments:
-                    read = InstrumentRead.model_validate(position.instrument)
+                    mapping = position._mapping
+                    read = InstrumentRead.model_validate(
+                        {name: mapping[label] for name, label in _INSTRUMENT_LABELS.items()}
+                    )
                     instruments[position.symbol] = (
                         read,
                         _split(read.allocation_asset_class),
@@ -119,23 +148,24 @@ def build_portfolio(user: User, positions: Sequence[Position]) -> Portfolio:
                         value=value,
                     )
                 )
-            asset_classes["cash"] += account.cash_balance
+            cash: Decimal = account["cash_balance"]
+            asset_classes["cash"] += cash
             accounts.append(
                 PortfolioAccount(
-                    id=account.id,
-                    account_name=account.account_name,
-                    account_purpose=account.account_purpose,
-                    cash_balance=account.cash_balance,
-                    cash_interest=account.cash_interest,
+                    id=account["id"],
+                    account_name=account["account_name"],
+                    account_purpose=account["account_purpose"],
+                    cash_balance=cash,
+                    cash_interest=account["cash_interest"],
                     positions=held,
                     positions_value=positions_value,
-                    total_value=account.cash_balance + positions_value,
+                    total_value=cash + positions_value,
                 )
             )
         total_value = sum((a.total_value for a in accounts), Decimal(0))
 
     return Portfolio(
-        user=UserRead.model_validate(user),
+        user=user,
         accounts=accounts,
         total_value=total_value,
         allocation_asset_class=percentages(asset_classes),
@@ -147,30 +177,28 @@ def build_portfolio(user: User, positions: Sequence[Position]) -> Portfolio:
 
 
 class PortfolioRepository(Repository):
-    def load(self, clerk_user_id: str, *, session: Session | None = None) -> Portfolio:
+    def load(self, clerk_user_id: str) -> Portfolio:
         """The user's whole portfolio (an unknown user raises ``NotFoundError``)."""
-        owner = select(User).where(User.clerk_user_id == clerk_user_id)
-        return self._build(owner, NotFoundError("user", clerk_user_id), session)
+        owner = select(*_OWNER_COLUMNS).where(USERS.c.clerk_user_id == clerk_user_id)
+        return self._build(owner, NotFoundError("user", clerk_user_id))
 
-    def for_job(self, job_id: uuid.UUID | str, *, session: Session | None = None) -> Portfolio:
+    def for_job(self, job_id: uuid.UUID | str) -> Portfolio:
         """The portfolio of the user a job runs for (an unknown job raises ``NotFoundError``)."""
         key = parse_uuid(job_id, "job id")
-        owner = select(User).join(Job, Job.clerk_user_id == User.clerk_user_id).where(Job.id == key)
-        return self._build(owner, NotFoundError("job", key), session)
+        owner = (
+            select(*_OWNER_COLUMNS)
+            .join(JOBS, JOBS.c.clerk_user_id == USERS.c.clerk_user_id)
+            .where(JOBS.c.id == key)
+        )
+        return self._build(owner, NotFoundError("job", key))
 
-    def _build(
-        self, owner: Select[User], missing: NotFoundError, session: Session | None
-    ) -> Portfolio:
+    def _build(self, owner: Select[Any], missing: NotFoundError) -> Portfolio:
         """Statement 1: the owner with their accounts. Statement 2: every position of
         those accounts with its instrument."""
-        with translated(), self._autocommit(session) as s:
-            user = s.scalars(owner.options(joinedload(User.accounts))).unique().one_or_none()
-            if user is None:
+        owner = owner.outerjoin(ACCOUNTS, ACCOUNTS.c.clerk_user_id == USERS.c.clerk_user_id)
+        with self._read() as ex:
+            owner_rows = ex.execute(owner).all()
+            if not owner_rows:
                 raise missing
-            positions = (
-                select(Position)
-                .join(Account, Account.id == Position.account_id)
-                .where(Account.clerk_user_id == user.clerk_user_id)
-                .options(joinedload(Position.instrument))
-            )
-            return build_portfolio(user, s.scalars(positions).all())
+            positions = ex.execute(_POSITIONS, {"owner": owner_rows[0].clerk_user_id}).all()
+        return build_portfolio(owner_rows, positions)

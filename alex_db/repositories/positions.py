@@ -7,14 +7,35 @@ import uuid
 from decimal import Decimal
 
 from pydantic import ValidationError
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.orm import Session
 
-from alex_db.errors import InvalidInputError, translated
+from alex_db.errors import InvalidInputError
 from alex_db.models import Instrument, Position
-from alex_db.repositories.base import Repository, parse_uuid
+from alex_db.repositories.base import (
+    Repository,
+    delete_one,
+    parse_uuid,
+    read_model,
+    table_of,
+    update_one,
+)
 from alex_db.schemas import PositionCreate, PositionRead, PositionUpdate, PositionWithInstrument
+
+POSITIONS = table_of(Position)
+_INSTRUMENTS = table_of(Instrument)
+
+_BY_ACCOUNT = (
+    select(
+        POSITIONS,
+        _INSTRUMENTS.c.name.label("instrument_name"),
+        _INSTRUMENTS.c.instrument_type,
+        _INSTRUMENTS.c.current_price,
+    )
+    .join(_INSTRUMENTS, _INSTRUMENTS.c.symbol == POSITIONS.c.symbol)
+    .where(POSITIONS.c.account_id == bindparam("account_id"))
+    .order_by(POSITIONS.c.symbol)
+)
 
 
 class PositionRepository(Repository):
@@ -25,7 +46,6 @@ class PositionRepository(Repository):
         quantity: Decimal | str | int,
         *,
         as_of_date: dt.date | None = None,
-        session: Session | None = None,
     ) -> PositionRead:
         """Hold ``quantity`` of ``symbol`` in the account: inserts the position, or
         replaces the quantity of the one the account already has (one statement)."""
@@ -36,62 +56,38 @@ class PositionRepository(Repository):
             )
         except ValidationError as exc:
             raise InvalidInputError.from_validation("position", exc) from None
-        insert = pg_insert(Position).values(**position.model_dump(exclude_none=True))
+        insert = pg_insert(POSITIONS).values(**position.model_dump(exclude_none=True))
         stmt = insert.on_conflict_do_update(
             constraint="uq_positions_account_id_symbol",
             set_={"quantity": insert.excluded.quantity, "as_of_date": insert.excluded.as_of_date},
-        ).returning(Position)
+        ).returning(*POSITIONS.c)
         references = {"account": key, "instrument symbol": position.symbol}
-        with translated(key=references), self._autocommit(session) as s:
-            row = s.scalars(stmt, execution_options={"populate_existing": True}).one()
-            return PositionRead.model_validate(row)
+        with self._write(key=references) as ex:
+            return read_model(PositionRead, ex.execute(stmt).one())
 
-    def find_by_account(
-        self, account_id: uuid.UUID | str, *, session: Session | None = None
-    ) -> list[PositionWithInstrument]:
+    def find_by_account(self, account_id: uuid.UUID | str) -> list[PositionWithInstrument]:
         """The account's positions by symbol, each with its instrument's name, type and
         current price (one statement)."""
         key = parse_uuid(account_id, "account id")
-        stmt = (
-            select(Position, Instrument.name, Instrument.instrument_type, Instrument.current_price)
-            .join(Position.instrument)
-            .where(Position.account_id == key)
-            .order_by(Position.symbol)
-        )
-        with translated(), self._autocommit(session) as s:
-            return [
-                PositionWithInstrument(
-                    **PositionRead.model_validate(position).model_dump(),
-                    instrument_name=name,
-                    instrument_type=kind,
-                    current_price=price,
-                )
-                for position, name, kind, price in s.execute(stmt)
-            ]
+        with self._read() as ex:
+            found = ex.execute(_BY_ACCOUNT, {"account_id": key}).all()
+        return [read_model(PositionWithInstrument, r) for r in found]
 
-    def find_by_id(
-        self, position_id: uuid.UUID | str, *, session: Session | None = None
-    ) -> PositionRead | None:
+    def find_by_id(self, position_id: uuid.UUID | str) -> PositionRead | None:
         key = parse_uuid(position_id, "position id")
-        with translated(), self._autocommit(session) as s:
-            row = s.get(Position, key)
-            return None if row is None else PositionRead.model_validate(row)
+        with self._read() as ex:
+            row = ex.execute(select(POSITIONS).where(POSITIONS.c.id == key)).first()
+        return None if row is None else read_model(PositionRead, row)
 
-    def update(
-        self,
-        position_id: uuid.UUID | str,
-        changes: PositionUpdate,
-        *,
-        session: Session | None = None,
-    ) -> PositionRead:
+    def update(self, position_id: uuid.UUID | str, changes: PositionUpdate) -> PositionRead:
         key = parse_uuid(position_id, "position id")
-        with translated(key=key), self._autocommit(session) as s:
-            row = self._update_one(
-                s, Position, Position.id == key, changes.changes(), entity="position", key=key
+        with self._write(key=key) as ex:
+            row = update_one(
+                ex, POSITIONS, POSITIONS.c.id == key, changes.changes(), entity="position", key=key
             )
-            return PositionRead.model_validate(row)
+        return read_model(PositionRead, row)
 
-    def delete(self, position_id: uuid.UUID | str, *, session: Session | None = None) -> None:
+    def delete(self, position_id: uuid.UUID | str) -> None:
         key = parse_uuid(position_id, "position id")
-        with translated(key=key), self._autocommit(session) as s:
-            self._delete_one(s, Position, Position.id == key, "position", key)
+        with self._write(key=key) as ex:
+            delete_one(ex, POSITIONS, POSITIONS.c.id == key, "position", key)

@@ -20,16 +20,23 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import Insert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.orm import Session
 
-from alex_db.errors import InvalidInputError, InvalidReferenceError, translated
+from alex_db.errors import InvalidInputError, InvalidReferenceError
 from alex_db.models import Instrument, PriceHistory
-from alex_db.repositories.base import Repository, fetch_by_key, validate
+from alex_db.repositories.base import (
+    Executor,
+    Repository,
+    connection_of,
+    fetch_by_key,
+    read_model,
+    table_of,
+    validate,
+)
 from alex_db.schemas import PriceHistoryCreate, PriceHistoryRead, Symbol
 
 SYMBOL = TypeAdapter(Symbol)
-# Rows per Data API page: a price row is about 250 bytes in the response's JSON.
-PAGE_SIZE = 3000
+PRICES = table_of(PriceHistory)
+_INSTRUMENTS = table_of(Instrument)
 PriceRow = tuple[str, dt.date, object, int | None]
 
 
@@ -51,7 +58,7 @@ def _staging_table(metadata: MetaData) -> Table:
 def _merge_from(source: Table) -> Insert:
     """INSERT ... SELECT ... ON CONFLICT: new days are added, changed days updated,
     identical days left untouched (so a reload writes nothing)."""
-    stmt = pg_insert(PriceHistory).from_select(
+    stmt = pg_insert(PRICES).from_select(
         ["symbol", "date", "close_price", "volume"],
         select(source.c.symbol, source.c.date, source.c.close_price, source.c.volume),
     )
@@ -60,7 +67,7 @@ def _merge_from(source: Table) -> Insert:
 
 def _on_conflict(stmt: Insert) -> Insert:
     excluded = stmt.excluded
-    table = PriceHistory.__table__
+    table = PRICES
     return stmt.on_conflict_do_update(
         constraint="pk_price_history",
         set_={"close_price": excluded.close_price, "volume": excluded.volume},
@@ -70,16 +77,15 @@ def _on_conflict(stmt: Insert) -> Insert:
 
 
 class PriceHistoryRepository(Repository):
-    def record_prices(
-        self, rows: Iterable[PriceHistoryCreate], *, session: Session | None = None
-    ) -> int:
+    def record_prices(self, rows: Iterable[PriceHistoryCreate]) -> int:
         """Idempotent bulk upsert of daily prices; returns the number of distinct
         (symbol, date) rows received. A later row for the same day wins. An unknown
         symbol fails the whole call with nothing written.
 
-        On PostgreSQL this streams the rows with COPY into a temporary table and
-        merges them in one statement; on the Data API it sends one upsert statement
-        with many parameter sets (BatchExecuteStatement calls sized to its limits).
+        Where the backend can COPY (PostgreSQL through psycopg) the rows stream into a
+        temporary table and are merged in one statement; elsewhere (the Data API) one
+        upsert statement goes with many parameter sets, in as few requests as the
+        backend's limits allow.
         """
         latest: dict[tuple[str, dt.date], PriceRow] = {}
         for row in rows:
@@ -89,17 +95,18 @@ class PriceHistoryRepository(Repository):
         if not latest:
             return 0
         symbols = sorted({symbol for symbol, _ in latest})
-        with translated(), self._transaction(session) as s:
-            known = set(s.scalars(select(Instrument.symbol).where(Instrument.symbol.in_(symbols))))
+        known_stmt = select(_INSTRUMENTS.c.symbol).where(_INSTRUMENTS.c.symbol.in_(symbols))
+        copy = self._capabilities.bulk_load == "copy"
+        with self._atomic() as ex:
+            known = set(ex.scalars(known_stmt))
             unknown = [symbol for symbol in symbols if symbol not in known]
             if unknown:
                 raise InvalidReferenceError("instrument symbol", unknown)
             values = list(latest.values())
-            connection = s.connection()
-            if connection.dialect.driver == "psycopg":
-                self._copy_and_merge(connection, values)
+            if copy:
+                self._copy_and_merge(connection_of(ex), values)
             else:
-                self._insert_in_batches(s, values)
+                self._insert_in_batches(ex, values)
         return len(latest)
 
     @staticmethod
@@ -117,40 +124,37 @@ class PriceHistoryRepository(Repository):
         connection.execute(_merge_from(stage))
 
     @staticmethod
-    def _insert_in_batches(s: Session, values: Sequence[PriceRow]) -> None:
+    def _insert_in_batches(ex: Executor, values: Sequence[PriceRow]) -> None:
         # One short statement with many parameter sets: the driver sends it as
         # BatchExecuteStatement calls as large as the request limit allows.
         keys = ("symbol", "date", "close_price", "volume")
         rows = [dict(zip(keys, v, strict=True)) for v in values]
-        s.execute(_on_conflict(pg_insert(PriceHistory)), rows)
+        ex.execute(_on_conflict(pg_insert(PRICES)), rows)
 
-    def latest_price(
-        self, symbol: str, as_of: dt.date | None = None, *, session: Session | None = None
-    ) -> PriceHistoryRead | None:
+    def latest_price(self, symbol: str, as_of: dt.date | None = None) -> PriceHistoryRead | None:
         """The most recent close on or before ``as_of`` (default: the latest there is)."""
         key = validate(SYMBOL, symbol, "symbol")
-        stmt = select(PriceHistory).where(PriceHistory.symbol == key)
+        stmt = select(PRICES).where(PRICES.c.symbol == key)
         if as_of is not None:
-            stmt = stmt.where(PriceHistory.date <= as_of)
-        stmt = stmt.order_by(PriceHistory.date.desc()).limit(1)
-        with translated(), self._autocommit(session) as s:
-            row = s.scalars(stmt).one_or_none()
-            return None if row is None else PriceHistoryRead.model_validate(row)
+            stmt = stmt.where(PRICES.c.date <= as_of)
+        stmt = stmt.order_by(PRICES.c.date.desc()).limit(1)
+        with self._read() as ex:
+            row = ex.execute(stmt).first()
+        return None if row is None else read_model(PriceHistoryRead, row)
 
-    def series(
-        self, symbol: str, start: dt.date, end: dt.date, *, session: Session | None = None
-    ) -> list[PriceHistoryRead]:
+    def series(self, symbol: str, start: dt.date, end: dt.date) -> list[PriceHistoryRead]:
         """Daily closes from ``start`` to ``end`` inclusive, oldest first."""
         key = validate(SYMBOL, symbol, "symbol")
         if start > end:
             raise InvalidInputError(f"series start {start} is after end {end}")
         stmt = (
-            select(PriceHistory)
-            .where(PriceHistory.symbol == key, PriceHistory.date.between(start, end))
-            .order_by(PriceHistory.date)
+            select(PRICES)
+            .where(PRICES.c.symbol == key, PRICES.c.date.between(start, end))
+            .order_by(PRICES.c.date)
         )
-        with translated(), self._autocommit(session) as s:
-            rows = fetch_by_key(
-                s, stmt, lambda last: PriceHistory.date > last.date, page_size=PAGE_SIZE
+        page_rows = self._capabilities.page_rows("prices")
+        with self._read() as ex:
+            found = fetch_by_key(
+                ex, stmt, lambda last: PRICES.c.date > last.date, page_rows=page_rows
             )
-            return [PriceHistoryRead.model_validate(r) for r in rows]
+        return [read_model(PriceHistoryRead, r) for r in found]

@@ -2,44 +2,40 @@
 
 from __future__ import annotations
 
-from sqlalchemy.orm import Session
+from sqlalchemy import bindparam, insert, select
 
-from alex_db.errors import translated
 from alex_db.models import User
-from alex_db.repositories.base import Repository
+from alex_db.repositories.base import Repository, delete_one, read_model, table_of, update_one
 from alex_db.schemas import UserCreate, UserRead, UserUpdate
+
+USERS = table_of(User)
+_BY_ID = select(USERS).where(USERS.c.clerk_user_id == bindparam("key"))
 
 
 class UserRepository(Repository):
-    def create_user(self, user: UserCreate, *, session: Session | None = None) -> UserRead:
-        with translated(key=user.clerk_user_id), self._autocommit(session) as s:
-            row = user.to_orm()
-            s.add(row)
-            s.flush()
-            return UserRead.model_validate(row)
+    def create_user(self, user: UserCreate) -> UserRead:
+        stmt = insert(USERS).values(**user.model_dump(exclude_none=True)).returning(*USERS.c)
+        with self._write(key=user.clerk_user_id) as ex:
+            return read_model(UserRead, ex.execute(stmt).one())
 
-    def find_by_clerk_id(
-        self, clerk_user_id: str, *, session: Session | None = None
-    ) -> UserRead | None:
-        with translated(), self._autocommit(session) as s:
-            row = s.get(User, clerk_user_id)
-            return None if row is None else UserRead.model_validate(row)
+    def find_by_clerk_id(self, clerk_user_id: str) -> UserRead | None:
+        with self._read() as ex:
+            row = ex.execute(_BY_ID, {"key": clerk_user_id}).first()
+        return None if row is None else read_model(UserRead, row)
 
-    def update(
-        self, clerk_user_id: str, changes: UserUpdate, *, session: Session | None = None
-    ) -> UserRead:
-        with translated(key=clerk_user_id), self._autocommit(session) as s:
-            row = self._update_one(
-                s,
-                User,
-                User.clerk_user_id == clerk_user_id,
+    def update(self, clerk_user_id: str, changes: UserUpdate) -> UserRead:
+        with self._write(key=clerk_user_id) as ex:
+            row = update_one(
+                ex,
+                USERS,
+                USERS.c.clerk_user_id == clerk_user_id,
                 changes.changes(),
                 entity="user",
                 key=clerk_user_id,
             )
-            return UserRead.model_validate(row)
+        return read_model(UserRead, row)
 
-    def delete(self, clerk_user_id: str, *, session: Session | None = None) -> None:
+    def delete(self, clerk_user_id: str) -> None:
         """Delete the user and, by cascade, their accounts, positions, jobs and logs."""
-        with translated(key=clerk_user_id, deleting=True), self._autocommit(session) as s:
-            self._delete_one(s, User, User.clerk_user_id == clerk_user_id, "user", clerk_user_id)
+        with self._write(key=clerk_user_id, deleting=True) as ex:
+            delete_one(ex, USERS, USERS.c.clerk_user_id == clerk_user_id, "user", clerk_user_id)

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
-from sqlalchemy.orm import Session
 
 from alex_db.errors import InvalidInputError
 from alex_db.schemas import InstrumentCreate
@@ -62,10 +61,11 @@ def load_instruments(path: Path | None = None) -> list[InstrumentCreate]:
     return instruments
 
 
-def seed(db: Database, *, session: Session | None = None) -> int:
+def seed(db: Database) -> int:
     """Insert or refresh the reference instruments; returns how many rows changed.
 
     Rows already identical to the file are left alone, so a second run returns 0
     and moves no ``updated_at``. Instruments not in the file are never touched.
+    Inside ``db.transaction()`` it is part of that transaction.
     """
-    return db.instruments.upsert_many(load_instruments(), session=session)
+    return db.instruments.upsert_many(load_instruments())

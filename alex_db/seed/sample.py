@@ -131,31 +131,27 @@ def create_test_data(db: Database) -> SampleData:
     One transaction. Rows that already exist are left as they are, so a second
     run changes nothing.
     """
-    with db.session() as s:
+    with db.transaction():
         created = 0
-        user = db.users.find_by_clerk_id(TEST_USER_ID, session=s)
+        user = db.users.find_by_clerk_id(TEST_USER_ID)
         if user is None:
-            user = db.users.create_user(TEST_USER, session=s)
+            user = db.users.create_user(TEST_USER)
             created += 1
 
-        accounts = {a.account_name: a for a in db.accounts.find_by_user(TEST_USER_ID, session=s)}
+        accounts = {a.account_name: a for a in db.accounts.find_by_user(TEST_USER_ID)}
         for spec in TEST_ACCOUNTS:
             if spec.account_name not in accounts:
-                accounts[spec.account_name] = db.accounts.create_account(
-                    TEST_USER_ID, spec, session=s
-                )
+                accounts[spec.account_name] = db.accounts.create_account(TEST_USER_ID, spec)
                 created += 1
 
         holder = accounts[POSITIONS_ACCOUNT]
-        held = {p.symbol for p in db.positions.find_by_account(holder.id, session=s)}
+        held = {p.symbol for p in db.positions.find_by_account(holder.id)}
         for symbol, quantity in TEST_POSITIONS.items():
             # add_position replaces an existing quantity; only add what is missing.
             if symbol not in held:
-                db.positions.add_position(
-                    holder.id, symbol, quantity, as_of_date=PRICE_HISTORY_END, session=s
-                )
+                db.positions.add_position(holder.id, symbol, quantity, as_of_date=PRICE_HISTORY_END)
                 created += 1
 
-        prices = db.price_history.record_prices(sample_price_history(), session=s)
+        prices = db.price_history.record_prices(sample_price_history())
         ordered = sorted(accounts.values(), key=lambda a: (a.account_name, str(a.id)))
     return SampleData(user=user, accounts=ordered, created=created, prices=prices)

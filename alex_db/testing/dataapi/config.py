@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from alex_db.dataapi import limits
+
 MIB = 1024 * 1024
 
 
@@ -16,10 +18,10 @@ class EmulatorConfig:
     transaction_max_lifetime: float = 24 * 3600.0
     # A call still running after this is cancelled, or left running with continueAfterTimeout.
     statement_timeout: float = 45.0
-    max_response_bytes: int = MIB
+    max_response_bytes: int = limits.MAX_RESPONSE_BYTES
     max_formatted_records_bytes: int = 10 * MIB  # formatRecordsAs JSON
-    max_sql_length: int = 65_536
-    max_request_bytes: int = 4 * MIB  # the whole HTTP request, headers included
+    max_sql_length: int = limits.MAX_SQL_LENGTH
+    max_request_bytes: int = limits.MAX_REQUEST_BYTES  # the whole HTTP request, headers included
     # After a failed statement inside a transaction: "v2" leaves the transaction
     # open in PostgreSQL's aborted state until rollback (25P02 on each call);
     # "v1" ends it and later calls get "Transaction ... is not found".

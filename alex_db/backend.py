@@ -1,0 +1,75 @@
+"""What differs between the backends, behind one object the ``Database`` owns.
+
+The repositories never ask which backend they run on; they ask a
+:class:`Capabilities` how to do what differs: how many rows one multi-row INSERT
+may carry, whether a long read must be paged to fit a response, and how to bulk
+load prices. :func:`capabilities_for` is the one place that looks at the dialect.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Literal
+
+from sqlalchemy.engine import Dialect
+
+from alex_db.dataapi import limits as data_api
+
+BulkLoad = Literal["copy", "batched_upsert"]
+
+# Rows per page for reads that can outgrow a Data API response, by what is read:
+# an instrument row is about 1 KB of response JSON, a price row about 250 bytes, and
+# a job with every payload at its limit about 1 MiB (its pages halve when too large).
+_DATA_API_PAGES = {"instruments": 500, "prices": 3000, "jobs": 4}
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    name: str
+    """A label for messages and benchmarks ("postgresql", "data-api")."""
+    bulk_load: BulkLoad
+    """"copy": COPY into a staging table and merge; "batched_upsert": one upsert
+    statement with many parameter sets (sent in as few requests as the limits allow)."""
+    rows_per_insert: Callable[[int], int]
+    """Rows one multi-row INSERT may carry, given its number of bound columns."""
+    page_rows: Callable[[str], int | None]
+    """Rows per page for a long read of the given kind, or None to read it in one go."""
+    max_sql_length: int | None
+    max_response_bytes: int | None
+
+
+def _postgres_rows_per_insert(columns: int) -> int:
+    # Keeps a statement's parameters well under PostgreSQL's 65,535 per statement.
+    return max(1, min(1000, 65_535 // columns))
+
+
+POSTGRES = Capabilities(
+    name="postgresql",
+    bulk_load="copy",
+    rows_per_insert=_postgres_rows_per_insert,
+    page_rows=lambda kind: None,
+    max_sql_length=None,
+    max_response_bytes=None,
+)
+
+DATA_API = Capabilities(
+    name="data-api",
+    bulk_load="batched_upsert",
+    rows_per_insert=data_api.rows_per_insert,
+    page_rows=_DATA_API_PAGES.__getitem__,
+    max_sql_length=data_api.MAX_SQL_LENGTH,
+    max_response_bytes=data_api.MAX_RESPONSE_BYTES,
+)
+
+
+# PostgreSQL through another driver (COPY needs psycopg's copy API).
+POSTGRES_WITHOUT_COPY = replace(POSTGRES, bulk_load="batched_upsert")
+
+
+def capabilities_for(dialect: Dialect) -> Capabilities:
+    if dialect.driver == "alexdataapi":
+        return DATA_API
+    if dialect.driver == "psycopg":
+        return POSTGRES
+    return POSTGRES_WITHOUT_COPY

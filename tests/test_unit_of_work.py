@@ -1,0 +1,350 @@
+"""The unit of work: ``with db.transaction()`` is one transaction that no facade
+call inside it can escape, on both backends (every test here runs on each)."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import inspect
+import pkgutil
+import re
+import subprocess
+import sys
+import threading
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+import alex_db
+from alex_db import (
+    AlreadyExistsError,
+    Database,
+    InvalidReferenceError,
+    NotFoundError,
+    TransactionAbortedError,
+)
+from alex_db.models import Account, User
+from alex_db.repositories.base import Repository
+from alex_db.schemas import AccountCreate, JobCreate, JobRead, UserCreate, UserUpdate
+from tests.factories import instrument_create
+
+REPOSITORIES = Path(alex_db.__file__).parent / "repositories"
+
+
+def user(clerk_user_id: str) -> UserCreate:
+    return UserCreate(clerk_user_id=clerk_user_id)
+
+
+def stored_users(db: Database) -> set[str]:
+    with db.engine.connect() as conn:
+        return set(conn.scalars(select(User.clerk_user_id)))
+
+
+# --- nothing escapes ----------------------------------------------------------------
+
+
+def test_a_call_without_the_transaction_object_cannot_escape(committed_db: Database) -> None:
+    """The case that used to commit "forgot": every facade call in the block joins it."""
+    with pytest.raises(RuntimeError, match="boom"), committed_db.transaction() as tx:
+        tx.users.create_user(user("inside"))
+        committed_db.users.create_user(user("forgot"))  # no tx in sight
+        raise RuntimeError("boom")
+    assert stored_users(committed_db) == set()
+
+
+def test_every_kind_of_call_joins_the_block(committed_db: Database) -> None:
+    before = committed_db.instruments.create_instrument(instrument_create("UOW1"))
+    with pytest.raises(RuntimeError), committed_db.transaction():
+        committed_db.users.create_user(user("u1"))
+        account = committed_db.accounts.create_account("u1", AccountCreate(account_name="a"))
+        committed_db.positions.add_position(account.id, "UOW1", Decimal("3"))
+        committed_db.instruments.update_prices({"UOW1": Decimal("12.5")})
+        committed_db.instruments.upsert_many([instrument_create("UOW2")])
+        job = committed_db.jobs.create_job(
+            JobCreate(clerk_user_id="u1", job_type="rebalance_recommendation")
+        )
+        committed_db.jobs.start(job.id)
+        committed_db.jobs.update_report(job.id, {"ok": True})
+        committed_db.users.update("u1", UserUpdate(display_name="Ada"))
+        # ...and reads inside see the block's own writes
+        assert committed_db.portfolio.load("u1").accounts[0].positions[0].symbol == "UOW1"
+        raise RuntimeError
+    assert stored_users(committed_db) == set()
+    assert committed_db.instruments.find_by_symbol("UOW2") is None
+    assert committed_db.instruments.find_by_symbol("UOW1") == before
+
+
+def test_a_services_own_session_queries_and_facade_calls_share_the_transaction(
+    committed_db: Database,
+) -> None:
+    with pytest.raises(RuntimeError), committed_db.transaction() as tx:
+        tx.session.add(User(clerk_user_id="orm_user"))
+        # the facade sees the service's pending ORM object (it is flushed first)...
+        assert committed_db.users.find_by_clerk_id("orm_user") is not None
+        committed_db.accounts.create_account("orm_user", AccountCreate(account_name="Roth"))
+        # ...and the service's own aggregate query sees the facade's write
+        count = tx.session.scalar(
+            select(func.count()).select_from(Account).where(Account.clerk_user_id == "orm_user")
+        )
+        assert count == 1
+        raise RuntimeError
+    assert stored_users(committed_db) == set()
+
+
+def test_a_facade_write_refreshes_the_services_orm_objects(committed_db: Database) -> None:
+    committed_db.users.create_user(user("fresh"))
+    with committed_db.transaction() as tx:
+        loaded = tx.session.get(User, "fresh")
+        assert loaded is not None
+        assert loaded.display_name is None
+        committed_db.users.update("fresh", UserUpdate(display_name="Grace"))
+        assert loaded.display_name == "Grace"
+
+
+def test_the_block_commits_when_it_ends_normally(committed_db: Database) -> None:
+    with committed_db.transaction() as tx:
+        tx.users.create_user(user("kept"))
+        committed_db.users.create_user(user("kept_too"))
+    assert stored_users(committed_db) == {"kept", "kept_too"}
+
+
+# --- nesting ----------------------------------------------------------------------------
+
+
+def test_a_failed_nested_block_rolls_back_alone(committed_db: Database) -> None:
+    with committed_db.transaction() as outer:
+        outer.users.create_user(user("outer"))
+        with pytest.raises(RuntimeError), committed_db.transaction() as inner:
+            assert inner.nested
+            assert inner.parent is outer
+            inner.users.create_user(user("inner"))
+            raise RuntimeError
+        assert committed_db.users.find_by_clerk_id("inner") is None
+        committed_db.users.create_user(user("after"))
+    assert stored_users(committed_db) == {"outer", "after"}
+
+
+def test_an_outer_failure_rolls_back_the_inner_blocks_work(committed_db: Database) -> None:
+    with pytest.raises(RuntimeError), committed_db.transaction():
+        with committed_db.transaction():
+            committed_db.users.create_user(user("inner"))
+        committed_db.users.create_user(user("outer"))
+        raise RuntimeError
+    assert stored_users(committed_db) == set()
+
+
+def test_an_expected_database_error_is_recovered_from_in_a_nested_block(
+    committed_db: Database,
+) -> None:
+    committed_db.users.create_user(user("taken"))
+    with committed_db.transaction():
+        committed_db.users.create_user(user("new"))
+        with pytest.raises(AlreadyExistsError), committed_db.transaction():
+            committed_db.users.create_user(user("taken"))
+        committed_db.users.create_user(user("new_too"))
+    assert stored_users(committed_db) == {"taken", "new", "new_too"}
+
+
+# --- a failed call spoils the transaction it ran in -------------------------------------
+
+
+def test_a_caught_database_error_spoils_the_block(committed_db: Database) -> None:
+    """The database refused a statement: the transaction cannot go on, and the block
+    says so instead of pretending to commit what came before."""
+    committed_db.users.create_user(user("taken"))
+    with (
+        pytest.raises(TransactionAbortedError, match="AlreadyExistsError"),
+        committed_db.transaction(),
+    ):
+        committed_db.users.create_user(user("lost"))
+        with pytest.raises(AlreadyExistsError):
+            committed_db.users.create_user(user("taken"))
+        with pytest.raises(TransactionAbortedError, match="cannot go on"):
+            committed_db.users.find_by_clerk_id("lost")
+    assert stored_users(committed_db) == {"taken"}
+
+
+def test_a_call_that_wrote_before_failing_spoils_the_block(committed_db: Database) -> None:
+    """update_prices updates the known symbols, then reports the unknown ones: inside
+    a block, committing after catching that error would keep half a call."""
+    before = committed_db.instruments.create_instrument(instrument_create("HALF"))
+    with (
+        pytest.raises(TransactionAbortedError),
+        committed_db.transaction(),
+        pytest.raises(InvalidReferenceError),
+    ):
+        committed_db.instruments.update_prices({"HALF": Decimal(1), "NOPE": Decimal(2)})
+    assert committed_db.instruments.find_by_symbol("HALF") == before
+
+
+def test_a_not_found_error_leaves_the_block_usable(committed_db: Database) -> None:
+    """Errors raised after a statement that changed nothing do not spoil anything."""
+    with committed_db.transaction():
+        committed_db.users.create_user(user("stays"))
+        with pytest.raises(NotFoundError):
+            committed_db.users.update("ghost", UserUpdate(display_name="x"))
+        committed_db.users.create_user(user("stays_too"))
+    assert stored_users(committed_db) == {"stays", "stays_too"}
+
+
+# --- isolation between threads, tasks and databases -------------------------------------
+
+
+def test_two_threads_in_their_own_blocks_never_join_each_other(committed_db: Database) -> None:
+    both_wrote = threading.Barrier(2, timeout=30)
+    seen: dict[str, object] = {}
+    errors: list[BaseException] = []
+
+    def work(name: str, other: str, fail: bool) -> None:
+        try:
+            with committed_db.transaction():
+                committed_db.users.create_user(user(name))
+                both_wrote.wait()
+                seen[name] = committed_db.users.find_by_clerk_id(other)
+                both_wrote.wait()
+                if fail:
+                    raise RuntimeError(name)
+        except RuntimeError:
+            pass
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [
+        threading.Thread(target=work, args=("thread_a", "thread_b", False)),
+        threading.Thread(target=work, args=("thread_b", "thread_a", True)),
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert errors == []
+    assert seen == {"thread_a": None, "thread_b": None}  # neither saw the other's write
+    assert stored_users(committed_db) == {"thread_a"}  # b's rollback did not touch a's
+
+
+def test_two_asyncio_tasks_in_their_own_blocks_never_join_each_other(
+    committed_db: Database,
+) -> None:
+    seen: dict[str, object] = {}
+
+    async def work(name: str, other: str, fail: bool) -> None:
+        with committed_db.transaction():
+            committed_db.users.create_user(user(name))
+            await asyncio.sleep(0.01)  # the other task runs its block meanwhile
+            seen[name] = committed_db.users.find_by_clerk_id(other)
+            await asyncio.sleep(0.01)
+            if fail:
+                raise RuntimeError(name)
+
+    async def main() -> list[BaseException | None]:
+        return await asyncio.gather(
+            work("task_a", "task_b", False), work("task_b", "task_a", True), return_exceptions=True
+        )
+
+    outcomes = asyncio.run(main())
+    assert outcomes[0] is None
+    assert isinstance(outcomes[1], RuntimeError)
+    assert seen == {"task_a": None, "task_b": None}
+    assert stored_users(committed_db) == {"task_a"}
+
+
+def test_two_databases_never_share_a_block(committed_db: Database) -> None:
+    other = Database.from_engine(committed_db.engine, committed_db.settings)
+    with pytest.raises(RuntimeError), committed_db.transaction():
+        other.users.create_user(user("other_db"))  # its own unit of work: commits
+        committed_db.users.create_user(user("this_db"))
+        raise RuntimeError
+    assert stored_users(committed_db) == {"other_db"}
+
+
+# --- inside the test fixtures -------------------------------------------------------------
+
+
+def test_blocks_work_inside_the_per_test_transaction(db: Database) -> None:
+    """The ``alex_db`` fixture's Database: a block is a savepoint of the test's
+    transaction (rolled back after the test); nesting and rollback behave the same."""
+    with db.transaction() as tx:
+        tx.users.create_user(user("fixture_kept"))
+        with pytest.raises(RuntimeError), db.transaction():
+            db.users.create_user(user("fixture_dropped"))
+            raise RuntimeError
+    assert db.users.find_by_clerk_id("fixture_kept") is not None
+    assert db.users.find_by_clerk_id("fixture_dropped") is None
+
+
+# --- the API it leaves --------------------------------------------------------------------
+
+
+def test_payload_updates_return_the_updated_job(db: Database) -> None:
+    db.users.create_user(user("agent"))
+    job = db.jobs.create_job(JobCreate(clerk_user_id="agent", job_type="portfolio_analysis"))
+    for update, column in (
+        (db.jobs.update_report, "report_payload"),
+        (db.jobs.update_charts, "charts_payload"),
+        (db.jobs.update_retirement, "retirement_payload"),
+        (db.jobs.update_summary, "summary_payload"),
+    ):
+        written = update(job.id, {"column": column})
+        assert isinstance(written, JobRead)
+        assert getattr(written, column) == {"column": column}
+        assert written == db.jobs.find_by_id(job.id)
+    with pytest.raises(NotFoundError):
+        db.jobs.update_report("00000000-0000-0000-0000-000000000000", {})
+
+
+def repository_methods() -> list[tuple[str, inspect.Signature]]:
+    found = []
+    for cls in Repository.__subclasses__():
+        for name, member in inspect.getmembers(cls, inspect.isfunction):
+            if not name.startswith("_"):
+                found.append((f"{cls.__name__}.{name}", inspect.signature(member)))
+    return found
+
+
+def test_no_repository_method_takes_a_session() -> None:
+    methods = repository_methods()
+    assert len(methods) > 40
+    assert [name for name, sig in methods if "session" in sig.parameters] == []
+
+
+def test_the_repositories_never_ask_which_backend_they_are_on() -> None:
+    for path in REPOSITORIES.glob("*.py"):
+        source = path.read_text()
+        code = "\n".join(
+            line for line in source.splitlines() if not line.startswith(("from ", "import "))
+        )
+        for check in (
+            r"\.dialect\b",
+            r"\.driver\b",
+            "get_driver_name",
+            "is_data_api",
+            "alexdataapi",
+        ):
+            assert not re.search(check, code), f"{path.name} asks the backend ({check!r})"
+
+
+def test_the_product_never_imports_its_test_machinery() -> None:
+    modules = [
+        m.name
+        for m in pkgutil.walk_packages(alex_db.__path__, "alex_db.")
+        if not m.name.startswith("alex_db.testing")
+    ]
+    assert {"alex_db.cli", "alex_db.embedded"} <= set(modules)
+    code = (
+        "import importlib, sys\n"
+        f"for name in {modules!r}:\n"
+        "    importlib.import_module(name)\n"
+        "print(sorted(m for m in sys.modules if m.startswith('alex_db.testing')))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
+def test_db_session_is_gone_not_a_synonym() -> None:
+    assert not hasattr(Database, "session")
+    assert importlib.import_module("alex_db").TransactionAbortedError is TransactionAbortedError
