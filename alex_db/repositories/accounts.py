@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import insert, select
+from sqlalchemy import bindparam, insert, select
 
 from alex_db.models import Account
 from alex_db.repositories.base import (
@@ -18,6 +18,8 @@ from alex_db.repositories.base import (
 from alex_db.schemas import AccountCreate, AccountRead, AccountUpdate
 
 ACCOUNTS = table_of(Account)
+_INSERT = insert(ACCOUNTS).returning(*ACCOUNTS.c)
+_BY_ID = select(ACCOUNTS).where(ACCOUNTS.c.id == bindparam("key"))
 
 
 class AccountRepository(Repository):
@@ -25,14 +27,14 @@ class AccountRepository(Repository):
         """Create an account for an existing user (an unknown user raises
         ``InvalidReferenceError``)."""
         values = {"clerk_user_id": clerk_user_id, **account.model_dump(exclude_none=True)}
-        stmt = insert(ACCOUNTS).values(**values).returning(*ACCOUNTS.c)
         with self._write(key=clerk_user_id) as ex:
-            return read_model(AccountRead, ex.execute(stmt).one())
+            row = ex.execute(_INSERT, values).one()
+        return read_model(AccountRead, row)
 
     def find_by_id(self, account_id: uuid.UUID | str) -> AccountRead | None:
         key = parse_uuid(account_id, "account id")
         with self._read() as ex:
-            row = ex.execute(select(ACCOUNTS).where(ACCOUNTS.c.id == key)).first()
+            row = ex.execute(_BY_ID, {"key": key}).first()
         return None if row is None else read_model(AccountRead, row)
 
     def find_by_user(self, clerk_user_id: str) -> list[AccountRead]:

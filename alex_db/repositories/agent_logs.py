@@ -11,16 +11,15 @@ from alex_db.repositories.base import Repository, parse_uuid, read_model, table_
 from alex_db.schemas import AgentLogCreate, AgentLogRead
 
 AGENT_LOGS = table_of(AgentLog)
+_INSERT = insert(AGENT_LOGS).returning(*AGENT_LOGS.c)
 
 
 class AgentLogRepository(Repository):
     def record(self, log: AgentLogCreate) -> AgentLogRead:
         """Append a log entry (an unknown job raises ``InvalidReferenceError``)."""
-        stmt = (
-            insert(AGENT_LOGS).values(**log.model_dump(exclude_none=True)).returning(*AGENT_LOGS.c)
-        )
         with self._write(key=log.job_id) as ex:
-            return read_model(AgentLogRead, ex.execute(stmt).one())
+            row = ex.execute(_INSERT, log.model_dump(exclude_none=True)).one()
+        return read_model(AgentLogRead, row)
 
     def find_by_job(self, job_id: uuid.UUID | str) -> list[AgentLogRead]:
         """The job's log entries, oldest first."""

@@ -35,6 +35,7 @@ SYMBOL = TypeAdapter(Symbol)
 PRICES = TypeAdapter(dict[Symbol, Price])
 INSTRUMENT_TYPE = TypeAdapter(InstrumentType)
 INSTRUMENTS = table_of(Instrument)
+_INSERT = insert(INSTRUMENTS).returning(*INSTRUMENTS.c)
 _BY_SYMBOL = select(INSTRUMENTS).where(INSTRUMENTS.c.symbol == bindparam("key"))
 
 _DATA_COLUMNS = (
@@ -55,9 +56,9 @@ def escape_like(text: str) -> str:
 class InstrumentRepository(Repository):
     def create_instrument(self, instrument: InstrumentCreate) -> InstrumentRead:
         values = instrument.model_dump(exclude_none=True)
-        stmt = insert(INSTRUMENTS).values(**values).returning(*INSTRUMENTS.c)
         with self._write(key=instrument.symbol) as ex:
-            return read_model(InstrumentRead, ex.execute(stmt).one())
+            row = ex.execute(_INSERT, values).one()
+        return read_model(InstrumentRead, row)
 
     def upsert_many(self, instruments: Iterable[InstrumentCreate]) -> int:
         """Insert new instruments and update changed ones; returns how many rows changed.

@@ -106,12 +106,14 @@ def _job_in_parts(ex: Executor, key: uuid.UUID) -> dict[str, Any] | None:
     return job
 
 
-def _job_row(ex: Executor, stmt: Executable, key: uuid.UUID) -> Any:
+def _job_row(
+    ex: Executor, stmt: Executable, key: uuid.UUID, params: dict[str, Any] | None = None
+) -> Any:
     """Run a statement that selects or returns one whole job row. When the row is too
     large for one response the statement has still run (a write is done), so the job
     is read back in parts instead of reporting a failure."""
     try:
-        row = ex.execute(stmt).first()
+        row = ex.execute(stmt, params).first()
     except DBAPIError as exc:
         if not is_too_large(exc):
             raise
@@ -119,22 +121,38 @@ def _job_row(ex: Executor, stmt: Executable, key: uuid.UUID) -> Any:
     return None if row is None else row._mapping
 
 
+# Prebuilt statements. Payloads arrive as JSON text already encoded (and size-checked)
+# by encode_payload, and are cast to jsonb in SQL: never serialised twice.
+_PAYLOAD_JSON = cast(bindparam("payload_json", type_=String), JSONB)
+_INSERT = insert(JOBS).returning(*JOBS.c)
+_INSERT_WITH_REQUEST = insert(JOBS).values(request_payload=_PAYLOAD_JSON).returning(*JOBS.c)
+_SET_PAYLOAD = {
+    column: update(JOBS)
+    .where(JOBS.c.id == bindparam("key"))
+    .values({column: _PAYLOAD_JSON})
+    .returning(*JOBS.c)
+    for column in PAYLOAD_COLUMNS
+}
+
+
 class JobRepository(Repository):
     def create_job(self, job: JobCreate) -> JobRead:
         values: dict[str, Any] = job.model_dump(exclude_none=True)
+        stmt = _INSERT
         if job.request_payload is not None:
-            text = encode_payload(
+            stmt = _INSERT_WITH_REQUEST
+            del values["request_payload"]
+            values["payload_json"] = encode_payload(
                 "request_payload", job.request_payload, self._db.max_payload_bytes
             )
-            values["request_payload"] = json_value(text)
-        stmt = insert(JOBS).values(**values).returning(*JOBS.c)
         with self._write(key=job.clerk_user_id) as ex:
-            return JobRead.model_validate(ex.execute(stmt).one()._mapping)
+            row = ex.execute(stmt, values).one()
+        return read_model(JobRead, row)
 
     def find_by_id(self, job_id: uuid.UUID | str) -> JobRead | None:
         key = parse_uuid(job_id, "job id")
         with self._read() as ex:
-            row = _job_row(ex, _BY_ID.params(key=key), key)
+            row = _job_row(ex, _BY_ID, key, {"key": key})
         return None if row is None else JobRead.model_validate(row)
 
     def find_by_user(
@@ -170,12 +188,12 @@ class JobRepository(Repository):
 
     def _update(self, key: uuid.UUID, values: dict[str, Any]) -> JobRead:
         stmt = (
-            update(JOBS).where(JOBS.c.id == key).values(**values).returning(*JOBS.c)
+            update(JOBS).where(JOBS.c.id == bindparam("key")).values(**values).returning(*JOBS.c)
             if values
-            else _BY_ID.params(key=key)
+            else _BY_ID
         )
         with self._write(key=key) as ex:
-            row = _job_row(ex, stmt, key)
+            row = _job_row(ex, stmt, key, {"key": key})
         if row is None:
             raise NotFoundError("job", key)
         return JobRead.model_validate(row)
@@ -257,4 +275,8 @@ class JobRepository(Repository):
         key = parse_uuid(job_id, "job id")
         text = encode_payload(column, payload, self._db.max_payload_bytes)
         # Only this column is written: concurrent agents never overwrite each other.
-        return self._update(key, {column: json_value(text)})
+        with self._write(key=key) as ex:
+            row = _job_row(ex, _SET_PAYLOAD[column], key, {"key": key, "payload_json": text})
+        if row is None:
+            raise NotFoundError("job", key)
+        return JobRead.model_validate(row)

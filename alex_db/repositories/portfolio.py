@@ -47,7 +47,7 @@ _POSITION_COLUMNS = ("id", "account_id", "symbol", "quantity", "as_of_date")
 _ALLOCATIONS = ("allocation_regions", "allocation_sectors", "allocation_asset_class")
 _INSTRUMENT_NAMES = tuple(c.name for c in INSTRUMENTS.c if c.name not in _ALLOCATIONS)
 _FIRST_INSTRUMENT_COLUMN = len(_POSITION_COLUMNS)
-_POSITIONS = (
+_POSITIONS: Select[Any] = (
     select(
         *(POSITIONS.c[name] for name in _POSITION_COLUMNS),
         *(INSTRUMENTS.c[name].label(f"instrument_{name}") for name in _INSTRUMENT_NAMES),
@@ -221,5 +221,5 @@ class PortfolioRepository(Repository):
             if not owner_rows:
                 raise missing
             owner_id = owner_rows[0].clerk_user_id
-            positions: Sequence[Row[Any]] = ex.execute(_POSITIONS, {"owner": owner_id}).all()
+            positions = ex.execute(_POSITIONS, {"owner": owner_id}).all()
         return build_portfolio(owner_rows, positions)

@@ -25,6 +25,12 @@ from alex_db.schemas import PositionCreate, PositionRead, PositionUpdate, Positi
 POSITIONS = table_of(Position)
 _INSTRUMENTS = table_of(Instrument)
 
+_PROPOSED = pg_insert(POSITIONS)
+_UPSERT = _PROPOSED.on_conflict_do_update(
+    constraint="uq_positions_account_id_symbol",
+    set_={"quantity": _PROPOSED.excluded.quantity, "as_of_date": _PROPOSED.excluded.as_of_date},
+).returning(*POSITIONS.c)
+_BY_ID = select(POSITIONS).where(POSITIONS.c.id == bindparam("key"))
 _BY_ACCOUNT = (
     select(
         POSITIONS,
@@ -56,14 +62,12 @@ class PositionRepository(Repository):
             )
         except ValidationError as exc:
             raise InvalidInputError.from_validation("position", exc) from None
-        insert = pg_insert(POSITIONS).values(**position.model_dump(exclude_none=True))
-        stmt = insert.on_conflict_do_update(
-            constraint="uq_positions_account_id_symbol",
-            set_={"quantity": insert.excluded.quantity, "as_of_date": insert.excluded.as_of_date},
-        ).returning(*POSITIONS.c)
+        # No as_of_date: the column's default (today), for a new and a replaced quantity.
+        values = position.model_dump(exclude_none=True)
         references = {"account": key, "instrument symbol": position.symbol}
         with self._write(key=references) as ex:
-            return read_model(PositionRead, ex.execute(stmt).one())
+            row = ex.execute(_UPSERT, values).one()
+        return read_model(PositionRead, row)
 
     def find_by_account(self, account_id: uuid.UUID | str) -> list[PositionWithInstrument]:
         """The account's positions by symbol, each with its instrument's name, type and
@@ -76,7 +80,7 @@ class PositionRepository(Repository):
     def find_by_id(self, position_id: uuid.UUID | str) -> PositionRead | None:
         key = parse_uuid(position_id, "position id")
         with self._read() as ex:
-            row = ex.execute(select(POSITIONS).where(POSITIONS.c.id == key)).first()
+            row = ex.execute(_BY_ID, {"key": key}).first()
         return None if row is None else read_model(PositionRead, row)
 
     def update(self, position_id: uuid.UUID | str, changes: PositionUpdate) -> PositionRead:

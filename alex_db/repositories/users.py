@@ -9,14 +9,16 @@ from alex_db.repositories.base import Repository, delete_one, read_model, table_
 from alex_db.schemas import UserCreate, UserRead, UserUpdate
 
 USERS = table_of(User)
+# Prebuilt: a statement built per call would be compiled (or its cache key computed) per call.
+_INSERT = insert(USERS).returning(*USERS.c)
 _BY_ID = select(USERS).where(USERS.c.clerk_user_id == bindparam("key"))
 
 
 class UserRepository(Repository):
     def create_user(self, user: UserCreate) -> UserRead:
-        stmt = insert(USERS).values(**user.model_dump(exclude_none=True)).returning(*USERS.c)
         with self._write(key=user.clerk_user_id) as ex:
-            return read_model(UserRead, ex.execute(stmt).one())
+            row = ex.execute(_INSERT, user.model_dump(exclude_none=True)).one()
+        return read_model(UserRead, row)
 
     def find_by_clerk_id(self, clerk_user_id: str) -> UserRead | None:
         with self._read() as ex:
