@@ -241,38 +241,42 @@ def translate_integrity_error(
     return ConstraintViolationError(None, details.message)
 
 
+def translate_error(  # noqa: PLR0911 - one return per kind of error
+    exc: sa_exc.DBAPIError, *, key: object = None, deleting: bool = False
+) -> AlexDBError:
+    """The alex_db error for a database error (see :func:`translated`)."""
+    if isinstance(exc, sa_exc.IntegrityError):
+        return translate_integrity_error(exc, key=key, deleting=deleting)
+    category = getattr(exc.orig, "category", None)
+    if category == "configuration":
+        return ConfigurationError(str(exc.orig))
+    if category == "too_large":
+        return ResultTooLargeError(f"the result does not fit in one Data API response: {exc.orig}")
+    if category == "commit_unknown":
+        return CommitOutcomeUnknownError(
+            f"the commit failed without an answer; it may or may not have happened "
+            f"(it is never re-sent): {exc.orig}"
+        )
+    if category == "resuming":
+        return DatabaseResumingError(
+            f"Aurora is resuming from auto-pause; nothing was written, retry shortly: {exc.orig}"
+        )
+    details = integrity_details(exc)
+    lost = details.sqlstate is None or details.sqlstate.startswith("08")
+    if exc.connection_invalidated or (lost and isinstance(exc, sa_exc.OperationalError)):
+        return DatabaseConnectionError(
+            f"the database connection failed or could not be made; nothing was written "
+            f"(any open transaction was rolled back): {exc.orig}"
+        )
+    return DatabaseOperationError(
+        f"the database rejected the statement: {details.message}", details.sqlstate
+    )
+
+
 @contextmanager
 def translated(*, key: object = None, deleting: bool = False) -> Iterator[None]:
     """Turn database errors raised inside the block into alex_db errors."""
     try:
         yield
-    except sa_exc.IntegrityError as exc:
-        raise translate_integrity_error(exc, key=key, deleting=deleting) from exc
     except sa_exc.DBAPIError as exc:
-        category = getattr(exc.orig, "category", None)
-        if category == "configuration":
-            raise ConfigurationError(str(exc.orig)) from exc
-        if category == "too_large":
-            raise ResultTooLargeError(
-                f"the result does not fit in one Data API response: {exc.orig}"
-            ) from exc
-        if category == "commit_unknown":
-            raise CommitOutcomeUnknownError(
-                f"the commit failed without an answer; it may or may not have happened "
-                f"(it is never re-sent): {exc.orig}"
-            ) from exc
-        if category == "resuming":
-            raise DatabaseResumingError(
-                f"Aurora is resuming from auto-pause; nothing was written, retry shortly: "
-                f"{exc.orig}"
-            ) from exc
-        details = integrity_details(exc)
-        lost = details.sqlstate is None or details.sqlstate.startswith("08")
-        if exc.connection_invalidated or (lost and isinstance(exc, sa_exc.OperationalError)):
-            raise DatabaseConnectionError(
-                f"the database connection failed or could not be made; nothing was written "
-                f"(any open transaction was rolled back): {exc.orig}"
-            ) from exc
-        raise DatabaseOperationError(
-            f"the database rejected the statement: {details.message}", details.sqlstate
-        ) from exc
+        raise translate_error(exc, key=key, deleting=deleting) from exc

@@ -19,7 +19,13 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from alex_db.backend import Capabilities
-from alex_db.errors import InvalidIdError, InvalidInputError, NotFoundError, translated
+from alex_db.errors import (
+    InvalidIdError,
+    InvalidInputError,
+    NotFoundError,
+    translate_error,
+    translated,
+)
 from alex_db.models import Base
 
 if TYPE_CHECKING:
@@ -158,6 +164,17 @@ class Repository:
 
     @contextmanager
     def _unit(self, work: Work, key: object, *, deleting: bool) -> Iterator[Executor]:
+        db = self._db
+        if work != "atomic" and db._connection is None and db.current_transaction() is None:
+            # The common case, kept lean (point reads are measured against raw psycopg):
+            # one statement in autocommit on a pooled connection.
+            try:
+                with db.engine.connect() as conn:
+                    conn.execution_options(isolation_level="AUTOCOMMIT")
+                    yield conn
+            except DBAPIError as exc:
+                raise translate_error(exc, key=key, deleting=deleting) from exc
+            return
         # The inner translation turns a statement's error into alex_db's before the
         # unit of work sees it (an open block records what spoiled it); the outer one
         # covers connecting, BEGIN and COMMIT.
