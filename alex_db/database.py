@@ -273,8 +273,8 @@ class Database:
         if tx is not None:
             tx._check_usable()
             session = tx.session
-            session.flush()  # the service's pending ORM changes are visible to the facade
             try:
+                session.flush()  # the service's pending ORM changes are visible to the facade
                 yield session
             except _HARMLESS:
                 raise

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import json
 import random
 import time
 import uuid
@@ -57,6 +58,7 @@ from alex_db import Database
 from alex_db.config import Settings
 from alex_db.dataapi import data_api_url, make_data_api_engine
 from alex_db.models import Account, Instrument, Job, Position, PriceHistory, User
+from alex_db.repositories import portfolio
 from alex_db.repositories.portfolio import build_portfolio
 from alex_db.schemas import (
     AccountCreate,
@@ -318,6 +320,52 @@ def differences(
 DATETIME_ATTRIBUTES = ("created_at", "updated_at", "started_at", "completed_at")
 
 
+class NamedRow(tuple[Any, ...]):
+    """A result row as ``build_portfolio`` reads it (by position, by name, ``_mapping``),
+    made from the stock path's ORM objects."""
+
+    names: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, names: Sequence[str], values: Sequence[Any]) -> NamedRow:
+        row = cls(values)
+        row.names = tuple(names)
+        return row
+
+    @property
+    def _mapping(self) -> dict[str, Any]:
+        return dict(zip(self.names, self, strict=True))
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[self.names.index(name)]
+        except ValueError:
+            raise AttributeError(name) from None
+
+
+def portfolio_rows(user: User, positions: Sequence[Position]) -> tuple[list[Any], list[Any]]:
+    """The stock path's ORM objects as the two statements' rows of ``portfolio.load``."""
+    user_columns = [c.name for c in User.__table__.c]
+    account_columns = [c.name for c in Account.__table__.c]
+    owner_names = user_columns + [f"account_{c}" for c in account_columns]
+    user_values = [getattr(user, c) for c in user_columns]
+    owner = [
+        NamedRow.of(owner_names, user_values + [getattr(a, c) for c in account_columns])
+        for a in user.accounts
+    ] or [NamedRow.of(owner_names, user_values + [None] * len(account_columns))]
+    names = [*portfolio._POSITION_COLUMNS, *portfolio._INSTRUMENT_NAMES, "allocations"]
+    rows = [
+        NamedRow.of(
+            names,
+            [getattr(p, c) for c in portfolio._POSITION_COLUMNS]
+            + [getattr(p.instrument, c) for c in portfolio._INSTRUMENT_NAMES]
+            + [json.dumps([getattr(p.instrument, c) for c in portfolio._ALLOCATIONS])],
+        )
+        for p in sorted(positions, key=lambda p: (str(p.account_id), p.symbol))
+    ]
+    return owner, rows
+
+
 def raw_problems(*rows: object) -> list[str]:
     """Python types the stock driver hands back that the models do not declare: ids as
     str instead of uuid.UUID, timestamptz columns as naive datetimes. Only attributes
@@ -518,7 +566,7 @@ def operations(  # noqa: PLR0915 - one closure per operation and contender reads
                 user = s.scalars(stmt).one()
                 positions = [p for account in user.accounts for p in account.positions]
                 raw = raw_problems(user, *user.accounts, *positions)
-                return build_portfolio(user, positions), raw
+                return build_portfolio(*portfolio_rows(user, positions)), raw
 
         def check(result: object) -> list[str]:
             problems: list[str] = []

@@ -178,8 +178,9 @@ def main() -> None:
         f"{USERS} users, each with one account of {POSITIONS_PER_ACCOUNT} positions "
         f"(distinct instruments out of {INSTRUMENTS}); the keys cycle over the users/accounts.",
         "alex_db: `db.users.find_by_clerk_id(id)` / `db.positions.find_by_account(account_id)` "
-        "through `Database.from_url`: a warm pool, an autocommit read session per call, "
-        "Pydantic `UserRead` / `PositionWithInstrument` models returned.",
+        "through `Database.from_url`: a warm pool, a pooled connection switched to autocommit "
+        "per call, prebuilt Core statements, Pydantic `UserRead` / `PositionWithInstrument` "
+        "models built straight from the result rows.",
         f"raw psycopg: one open autocommit connection with `dict_row`; `{USER_SQL}` with "
         f"`fetchone()`, and `{POSITIONS_SQL}` with `fetchall()`. Both sides select the same "
         "columns and were checked to return the same values before timing.",

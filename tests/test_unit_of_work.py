@@ -25,7 +25,7 @@ from alex_db import (
     NotFoundError,
     TransactionAbortedError,
 )
-from alex_db.models import Account, User
+from alex_db.models import Account, Position, User
 from alex_db.repositories.base import Repository
 from alex_db.schemas import AccountCreate, JobCreate, JobRead, UserCreate, UserUpdate
 from tests.factories import instrument_create
@@ -108,6 +108,34 @@ def test_the_block_commits_when_it_ends_normally(committed_db: Database) -> None
         tx.users.create_user(user("kept"))
         committed_db.users.create_user(user("kept_too"))
     assert stored_users(committed_db) == {"kept", "kept_too"}
+
+
+def test_the_readme_example_of_an_own_query_beside_a_facade_write(committed_db: Database) -> None:
+    db = committed_db
+    db.instruments.upsert_many([instrument_create("RDM1"), instrument_create("RDM2")])
+    db.users.create_user(user("user_123"))
+    for name, quantities in (("Taxable", ("1.5", "2")), ("Roth", ("3", "0.25"))):
+        account = db.accounts.create_account("user_123", AccountCreate(account_name=name))
+        for symbol, quantity in zip(("RDM1", "RDM2"), quantities, strict=True):
+            db.positions.add_position(account.id, symbol, Decimal(quantity))
+
+    with db.transaction() as tx:  # as in the README
+        held = tx.session.execute(
+            select(Position.symbol, func.sum(Position.quantity))
+            .join(Account, Account.id == Position.account_id)
+            .where(Account.clerk_user_id == "user_123")
+            .group_by(Position.symbol)
+        ).all()
+        job = db.jobs.create_job(
+            JobCreate(
+                clerk_user_id="user_123",
+                job_type="rebalance_recommendation",
+                request_payload={"holdings": {symbol: str(quantity) for symbol, quantity in held}},
+            )
+        )
+    stored = db.jobs.find_by_id(job.id)
+    assert stored is not None
+    assert stored.request_payload == {"holdings": {"RDM1": "4.50000000", "RDM2": "2.25000000"}}
 
 
 # --- nesting ----------------------------------------------------------------------------
