@@ -14,6 +14,7 @@ sent; the named CHECK constraints stay as the last line of defence.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import uuid
 from decimal import Decimal
 from typing import Annotated, Any, ClassVar, Self, TypeVar
@@ -76,8 +77,18 @@ RequiredSectorAllocation = Annotated[dict[Sector, Percent], AfterValidator(_requ
 RequiredAssetClassAllocation = Annotated[dict[AssetClass, Percent], AfterValidator(_required)]
 
 
+# Checked on the text as given, before upper-casing: str.upper() maps "ſ" to "S" and
+# "ß" to "SS", so checking afterwards would store a symbol nobody typed.
+_SYMBOL_TEXT = re.compile(r"[A-Za-z0-9^][A-Za-z0-9.\-=^]*")
+
+
 def _normalise_symbol(value: object) -> object:
-    return value.strip().upper() if isinstance(value, str) else value
+    if not isinstance(value, str):
+        return value
+    text = value.strip(" ")  # surrounding spaces only: "SPY\n" is not a symbol
+    if not _SYMBOL_TEXT.fullmatch(text):
+        raise ValueError("a symbol is ASCII letters, digits, '.', '-', '=' and '^'")
+    return text.upper()
 
 
 Symbol = Annotated[
@@ -99,7 +110,11 @@ Price = Annotated[Decimal, Field(ge=0, max_digits=12, decimal_places=4, allow_in
 Quantity = Annotated[Decimal, Field(gt=0, max_digits=20, decimal_places=8, allow_inf_nan=False)]
 Rate = Annotated[Decimal, Field(ge=0, le=1, max_digits=5, decimal_places=4)]
 Int32 = Annotated[int, Field(ge=0, le=2**31 - 1)]
-JsonObject = dict[str, Any]
+# Payload keys are stored exactly as given: the write schemas strip whitespace from
+# their string fields, and without this a key "total " would become "total" (and
+# merge with a "total" key, losing a value).
+_RawKey = Annotated[str, StringConstraints(strip_whitespace=False)]
+JsonObject = dict[_RawKey, Any]
 
 DEFAULT_ASSET_CLASS_TARGETS: dict[AssetClass, float] = {"equity": 70, "fixed_income": 30}
 DEFAULT_REGION_TARGETS: dict[Region, float] = {"north_america": 50, "international": 50}
