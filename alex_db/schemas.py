@@ -86,7 +86,7 @@ def _normalise_symbol(value: object) -> object:
     if not isinstance(value, str):
         return value
     text = value.strip(" ")  # surrounding spaces only: "SPY\n" is not a symbol
-    if not _SYMBOL_TEXT.fullmatch(text):
+    if text and not _SYMBOL_TEXT.fullmatch(text):  # empty: the length check says so
         raise ValueError("a symbol is ASCII letters, digits, '.', '-', '=' and '^'")
     return text.upper()
 

@@ -86,7 +86,7 @@ def test_a_good_instrument_is_normalised() -> None:
         ("current_price", "NaN", "finite number"),
         ("symbol", "A" * 21, "at most 20 characters"),
         ("symbol", "", "at least 1 character"),
-        ("symbol", "SP Y", "match pattern"),
+        ("symbol", "SP Y", "ASCII letters"),
         ("name", "   ", "at least 1 character"),
         ("nickname", "x", "Extra inputs are not permitted"),
     ],
