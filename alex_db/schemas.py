@@ -404,6 +404,13 @@ class PriceHistoryRead(ReadSchema):
 
 
 class JobCreate(WriteSchema):
+    id: uuid.UUID | None = Field(
+        default=None,
+        description=(
+            "A caller-chosen id, so that retrying a create whose outcome is unknown cannot "
+            "make a second job: the same id with the same content returns the job."
+        ),
+    )
     clerk_user_id: ClerkUserId
     job_type: JobType = Field(description="Which analysis the job runs.")
     request_payload: JsonObject | None = Field(
@@ -411,7 +418,7 @@ class JobCreate(WriteSchema):
     )
 
     def to_orm(self) -> models.Job:
-        return models.Job(**self.model_dump())
+        return models.Job(**self.model_dump(exclude_none=True))
 
 
 class JobUpdate(UpdateSchema):
@@ -448,6 +455,10 @@ class JobRead(ReadSchema):
 
 
 class AgentLogCreate(WriteSchema):
+    id: uuid.UUID | None = Field(
+        default=None,
+        description="A caller-chosen id, so that a retried record cannot log the run twice.",
+    )
     job_id: uuid.UUID = Field(description="The job the agent worked on.")
     agent_name: Annotated[str, StringConstraints(min_length=1, max_length=100)] = Field(
         description="Which agent ran (planner, reporter, charter, retirement, tagger)."
@@ -460,7 +471,7 @@ class AgentLogCreate(WriteSchema):
     execution_time_ms: Int32 | None = Field(default=None, description="Wall time of the run, ms.")
 
     def to_orm(self) -> models.AgentLog:
-        return models.AgentLog(**self.model_dump())
+        return models.AgentLog(**self.model_dump(exclude_none=True))
 
 
 class AgentLogUpdate(UpdateSchema):

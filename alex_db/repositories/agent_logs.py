@@ -7,7 +7,7 @@ import uuid
 from sqlalchemy import insert, select
 
 from alex_db.models import AgentLog
-from alex_db.repositories.base import Repository, parse_uuid, read_model, table_of
+from alex_db.repositories.base import Repository, create_once, parse_uuid, read_model, table_of
 from alex_db.schemas import AgentLogCreate, AgentLogRead
 
 AGENT_LOGS = table_of(AgentLog)
@@ -17,8 +17,20 @@ _INSERT = insert(AGENT_LOGS).returning(*AGENT_LOGS.c)
 class AgentLogRepository(Repository):
     def record(self, log: AgentLogCreate) -> AgentLogRead:
         """Append a log entry (an unknown job raises ``InvalidReferenceError``)."""
+        values = log.model_dump(exclude_none=True)
         with self._write(key=log.job_id) as ex:
-            row = ex.execute(_INSERT, log.model_dump(exclude_none=True)).one()
+            if log.id is None:
+                row = ex.execute(_INSERT, values).one()
+            else:
+                fields = log.model_dump(exclude={"id"})
+                row = create_once(
+                    ex,
+                    AGENT_LOGS,
+                    values,
+                    key=log.id,
+                    entity="agent log",
+                    same=lambda existing: all(getattr(existing, k) == v for k, v in fields.items()),
+                )
         return read_model(AgentLogRead, row)
 
     def find_by_job(self, job_id: uuid.UUID | str) -> list[AgentLogRead]:

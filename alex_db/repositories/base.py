@@ -15,11 +15,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from sqlalchemy import ColumnElement, Connection, Row, Select, Table, delete, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from alex_db.backend import Capabilities
 from alex_db.errors import (
+    AlreadyExistsError,
     InvalidIdError,
     InvalidInputError,
     NotFoundError,
@@ -132,6 +134,36 @@ def delete_one(
     stmt = delete(table).where(where).returning(*table.primary_key.columns)
     if ex.execute(stmt).first() is None:
         raise NotFoundError(entity, key)
+
+
+def create_once(
+    ex: Executor,
+    table: Table,
+    values: Mapping[str, Any],
+    *,
+    key: uuid.UUID,
+    entity: str,
+    same: Callable[[Row[Any]], bool],
+    insert_values: Mapping[str, Any] | None = None,
+) -> Row[Any]:
+    """INSERT a row whose id the caller chose, idempotently: a retry with the same id
+    and the same content (``same(existing)``) returns the row already there; the same
+    id with other content is ``AlreadyExistsError``. One statement when the id is new."""
+    stmt = (
+        pg_insert(table)
+        .values(**(insert_values or {}))
+        .on_conflict_do_nothing(index_elements=list(table.primary_key.columns))
+        .returning(*table.c)
+    )
+    row = ex.execute(stmt, dict(values)).first()
+    if row is not None:
+        return row
+    existing = ex.execute(select(table).where(table.c.id == key)).first()
+    if existing is None:  # pragma: no cover - deleted between the two statements
+        raise AlreadyExistsError(entity, key)
+    if not same(existing):
+        raise AlreadyExistsError(entity, key)
+    return existing
 
 
 class Repository:

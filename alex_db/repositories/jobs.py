@@ -16,6 +16,7 @@ from typing import Any
 from pydantic import TypeAdapter
 from sqlalchemy import (
     ColumnElement,
+    Row,
     String,
     bindparam,
     cast,
@@ -40,6 +41,7 @@ from alex_db.models import Job
 from alex_db.repositories.base import (
     Executor,
     Repository,
+    create_once,
     delete_one,
     fetch_by_key,
     is_too_large,
@@ -146,7 +148,27 @@ class JobRepository(Repository):
                 "request_payload", job.request_payload, self._db.max_payload_bytes
             )
         with self._write(key=job.clerk_user_id) as ex:
-            row = ex.execute(stmt, values).one()
+            if job.id is None:
+                row = ex.execute(stmt, values).one()
+            else:
+                sent = None if job.request_payload is None else json.loads(values["payload_json"])
+
+                def same(existing: Row[Any]) -> bool:
+                    return bool(
+                        existing.clerk_user_id == job.clerk_user_id
+                        and existing.job_type == job.job_type
+                        and existing.request_payload == sent
+                    )
+
+                row = create_once(
+                    ex,
+                    JOBS,
+                    values,
+                    key=job.id,
+                    entity="job",
+                    same=same,
+                    insert_values=None if sent is None else {"request_payload": _PAYLOAD_JSON},
+                )
         return read_model(JobRead, row)
 
     def find_by_id(self, job_id: uuid.UUID | str) -> JobRead | None:
