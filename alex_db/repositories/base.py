@@ -8,10 +8,14 @@ in between would add a conversion and an identity map and change nothing.
 
 from __future__ import annotations
 
+import functools
+import logging
+import random
+import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from sqlalchemy import ColumnElement, Connection, Row, Select, Table, delete, select, update
@@ -22,6 +26,7 @@ from sqlalchemy.orm import Session
 from alex_db.backend import Capabilities
 from alex_db.errors import (
     AlreadyExistsError,
+    DatabaseOperationError,
     InvalidIdError,
     InvalidInputError,
     NotFoundError,
@@ -34,6 +39,8 @@ if TYPE_CHECKING:
     from alex_db.database import Database, Work
 
 T = TypeVar("T")
+Repo = TypeVar("Repo", bound="Repository")
+logger = logging.getLogger("alex_db")
 R = TypeVar("R", bound=BaseModel)
 
 # A connection of the facade's own, or the session of the caller's open transaction:
@@ -164,6 +171,40 @@ def create_once(
     if not same(existing):
         raise AlreadyExistsError(entity, key)
     return existing
+
+
+# A deadlock or serialization failure rolls the whole transaction back: a unit of work
+# the facade owns can run again from the start. Bounded, with jittered backoff.
+RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})
+RETRY_ATTEMPTS = 5
+_RETRY_BASE_DELAY_S = 0.02
+
+P = ParamSpec("P")
+T2 = TypeVar("T2")
+
+
+def retried(method: Callable[Concatenate[Repo, P], T2]) -> Callable[Concatenate[Repo, P], T2]:
+    """Retry a repository call that deadlocked or hit a serialization failure, but only
+    when the call is its own unit of work: inside a caller's ``db.transaction()`` the
+    error propagates (typed) and that transaction is rolled back, as the caller's
+    other work in it is gone too."""
+
+    def call(self: Repo, /, *args: P.args, **kwargs: P.kwargs) -> T2:
+        db = self._db
+        if db.current_transaction() is not None or db._connection is not None:
+            return method(self, *args, **kwargs)
+        for attempt in range(1, RETRY_ATTEMPTS + 1):
+            try:
+                return method(self, *args, **kwargs)
+            except DatabaseOperationError as exc:
+                if exc.sqlstate not in RETRYABLE_SQLSTATES or attempt == RETRY_ATTEMPTS:
+                    raise
+                delay = _RETRY_BASE_DELAY_S * 2**attempt * (0.5 + random.random())  # noqa: S311
+                logger.info("%s: %s, retrying in %.3f s", method.__name__, exc.sqlstate, delay)
+                time.sleep(delay)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    return functools.update_wrapper(call, method)
 
 
 class Repository:

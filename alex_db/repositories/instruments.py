@@ -18,6 +18,7 @@ from alex_db.repositories.base import (
     delete_one,
     fetch_by_key,
     read_model,
+    retried,
     table_of,
     update_one,
     validate,
@@ -60,6 +61,7 @@ class InstrumentRepository(Repository):
             row = ex.execute(_INSERT, values).one()
         return read_model(InstrumentRead, row)
 
+    @retried
     def upsert_many(self, instruments: Iterable[InstrumentCreate]) -> int:
         """Insert new instruments and update changed ones; returns how many rows changed.
 
@@ -154,8 +156,9 @@ class InstrumentRepository(Repository):
             )
         return read_model(InstrumentRead, row)
 
+    @retried
     def update_prices(self, prices: Mapping[str, Decimal | str | float]) -> int:
-        """Set ``current_price`` for any number of symbols in one statement.
+        """Set ``current_price`` for any number of symbols in one UPDATE.
 
         An unknown symbol fails the whole call (nothing is written) with the list of
         unknown symbols. Returns the number of instruments updated.
@@ -178,12 +181,20 @@ class InstrumentRepository(Repository):
             .values(current_price=cast(incoming.c.value, INSTRUMENTS.c.current_price.type))
             .returning(INSTRUMENTS.c.symbol)
         )
+        # Lock the rows in symbol order first: two calls with overlapping symbols then
+        # queue behind each other instead of deadlocking. The same statement finds the
+        # unknown symbols, so a failing call writes nothing.
+        lock = (
+            select(INSTRUMENTS.c.symbol)
+            .where(INSTRUMENTS.c.symbol.in_(sorted(checked)))
+            .order_by(INSTRUMENTS.c.symbol)
+            .with_for_update()
+        )
         with self._atomic() as ex:
-            updated = set(ex.scalars(stmt))
-            unknown = sorted(set(checked) - updated)
+            unknown = sorted(set(checked) - set(ex.scalars(lock)))
             if unknown:
                 raise InvalidReferenceError("instrument symbol", unknown)
-            return len(updated)
+            return len(set(ex.scalars(stmt)))
 
     def delete(self, symbol: str) -> None:
         """Delete an instrument nobody holds (one still in positions raises ``InUseError``)."""

@@ -29,6 +29,7 @@ from alex_db.repositories.base import (
     connection_of,
     fetch_by_key,
     read_model,
+    retried,
     table_of,
     validate,
 )
@@ -60,7 +61,10 @@ def _merge_from(source: Table) -> Insert:
     identical days left untouched (so a reload writes nothing)."""
     stmt = pg_insert(PRICES).from_select(
         ["symbol", "date", "close_price", "volume"],
-        select(source.c.symbol, source.c.date, source.c.close_price, source.c.volume),
+        # In key order, as every writer of price_history goes: no lock-order deadlocks.
+        select(source.c.symbol, source.c.date, source.c.close_price, source.c.volume).order_by(
+            source.c.symbol, source.c.date
+        ),
     )
     return _on_conflict(stmt)
 
@@ -77,6 +81,7 @@ def _on_conflict(stmt: Insert) -> Insert:
 
 
 class PriceHistoryRepository(Repository):
+    @retried
     def record_prices(self, rows: Iterable[PriceHistoryCreate]) -> int:
         """Idempotent bulk upsert of daily prices; returns the number of distinct
         (symbol, date) rows received. A later row for the same day wins. An unknown
@@ -102,7 +107,7 @@ class PriceHistoryRepository(Repository):
             unknown = [symbol for symbol in symbols if symbol not in known]
             if unknown:
                 raise InvalidReferenceError("instrument symbol", unknown)
-            values = list(latest.values())
+            values = [latest[key] for key in sorted(latest)]  # key order: see _merge_from
             if copy:
                 self._copy_and_merge(connection_of(ex), values)
             else:
