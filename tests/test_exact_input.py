@@ -69,3 +69,11 @@ def test_a_symbol_is_checked_before_it_is_upper_cased(db: Database, symbol: str)
 )
 def test_ordinary_symbols_are_still_upper_cased(given: str, stored: str) -> None:
     assert InstrumentCreate(symbol=given, name="x").symbol == stored
+
+
+def test_jsonb_normalises_only_number_notation_and_key_order(db: Database, job_owner: str) -> None:
+    """What the README promises: the only differences are jsonb's own."""
+    job = db.jobs.create_job(JobCreate(clerk_user_id=job_owner, job_type="portfolio_analysis"))
+    written = db.jobs.update_report(job.id, {"b": 1e16, "a": 0.5, "s": " x "})
+    assert written.report_payload == {"a": 0.5, "b": 10000000000000000, "s": " x "}
+    assert isinstance(written.report_payload["b"], int)  # type: ignore[index]
