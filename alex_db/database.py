@@ -23,14 +23,14 @@ return Pydantic ``Read`` models, safe to keep after the block.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from contextvars import ContextVar
 from functools import cached_property
 from typing import Literal
 
 from sqlalchemy import URL, Connection, Engine
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 
 from alex_db.backend import Capabilities, capabilities_for
@@ -40,6 +40,9 @@ from alex_db.errors import (
     InvalidStateTransitionError,
     NotFoundError,
     TransactionAbortedError,
+    connection_lost,
+    outcome_unknown,
+    translate_error,
     translated,
 )
 from alex_db.repositories import (
@@ -67,6 +70,16 @@ _OPEN: ContextVar[Mapping[int, Transaction] | None] = ContextVar(
 _HARMLESS = (NotFoundError, InvalidStateTransitionError)
 
 Work = Literal["read", "write", "atomic"]
+
+
+def _commit(commit: Callable[[], object]) -> None:
+    """COMMIT, saying only what is known when the connection is lost under it."""
+    try:
+        commit()
+    except DBAPIError as exc:
+        if connection_lost(translate_error(exc)):
+            raise outcome_unknown(exc, "the COMMIT") from exc
+        raise
 
 
 class Transaction:
@@ -250,7 +263,8 @@ class Database:
                 if tx._savepoint is not None:
                     tx._savepoint.commit()
                 else:
-                    tx.session.commit()
+                    tx.session.flush()  # before the COMMIT: a failure here wrote nothing
+                    _commit(tx.session.commit)
         except BaseException:
             # The caller's error is the one to see; a rollback that fails (the
             # connection is gone) leaves nothing committed either.
@@ -290,8 +304,15 @@ class Database:
                 yield self._connection
             return
         if work == "atomic":
-            with self.engine.begin() as conn:
-                yield conn
+            with self.engine.connect() as conn:
+                transaction = conn.begin()
+                try:
+                    yield conn
+                except BaseException:
+                    with suppress(SQLAlchemyError):
+                        transaction.rollback()
+                    raise
+                _commit(transaction.commit)
             return
         with self.engine.connect() as conn:
             # The same engine and pool (its events see every statement); the connection

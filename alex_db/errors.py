@@ -273,6 +273,21 @@ def translate_error(  # noqa: PLR0911 - one return per kind of error
     )
 
 
+def connection_lost(error: AlexDBError) -> bool:
+    """The connection failed under a call (not a resuming cluster, which ran nothing)."""
+    return isinstance(error, DatabaseConnectionError) and not isinstance(
+        error, DatabaseResumingError | CommitOutcomeUnknownError
+    )
+
+
+def outcome_unknown(exc: sa_exc.DBAPIError, what: str) -> CommitOutcomeUnknownError:
+    """The connection was lost after ``what`` may have reached the server."""
+    return CommitOutcomeUnknownError(
+        f"the connection was lost after {what} was sent: it may or may not have been "
+        f"written (it is never re-sent; see the README on retrying safely): {exc.orig}"
+    )
+
+
 @contextmanager
 def translated(*, key: object = None, deleting: bool = False) -> Iterator[None]:
     """Turn database errors raised inside the block into alex_db errors."""

@@ -30,6 +30,8 @@ from alex_db.errors import (
     InvalidIdError,
     InvalidInputError,
     NotFoundError,
+    connection_lost,
+    outcome_unknown,
     translate_error,
     translated,
 )
@@ -241,12 +243,19 @@ class Repository:
         if work != "atomic" and db._connection is None and db.current_transaction() is None:
             # The common case, kept lean (point reads are measured against raw psycopg):
             # one statement in autocommit on a pooled connection.
+            connected = False
             try:
                 with db.engine.connect() as conn:
                     conn.execution_options(isolation_level="AUTOCOMMIT")
+                    connected = True
                     yield conn
             except DBAPIError as exc:
-                raise translate_error(exc, key=key, deleting=deleting) from exc
+                error = translate_error(exc, key=key, deleting=deleting)
+                if work == "write" and connected and connection_lost(error):
+                    # An autocommit write commits as it runs: once it may have been
+                    # sent, a lost connection leaves its outcome unknown.
+                    raise outcome_unknown(exc, "the statement") from exc
+                raise error from exc
             return
         # The inner translation turns a statement's error into alex_db's before the
         # unit of work sees it (an open block records what spoiled it); the outer one
