@@ -257,6 +257,14 @@ def translate_error(  # noqa: PLR0911 - one return per kind of error
             f"the commit failed without an answer; it may or may not have happened "
             f"(it is never re-sent): {exc.orig}"
         )
+    if category == "refused":
+        return DatabaseOperationError(
+            f"the Data API refused the call (it did not run): {exc.orig}", None
+        )
+    if category == "no_answer":
+        return DatabaseConnectionError(
+            f"the call got no answer; it may or may not have run: {exc.orig}"
+        )
     if category == "resuming":
         return DatabaseResumingError(
             f"Aurora is resuming from auto-pause; nothing was written, retry shortly: {exc.orig}"

@@ -27,10 +27,12 @@ from sqlalchemy import URL, Engine, create_engine, func, select, text
 from sqlalchemy.exc import DBAPIError
 
 from alex_db import (
+    AlexDBError,
     CommitOutcomeUnknownError,
     ConfigurationError,
     Database,
     DatabaseConnectionError,
+    DatabaseOperationError,
     DatabaseResumingError,
     ResultTooLargeError,
     migrations,
@@ -646,17 +648,33 @@ def test_malformed_arns_fail_before_any_call(
 
 
 def test_a_disabled_http_endpoint_says_what_to_fix(db: Database, aurora: Aurora) -> None:
+    """Mid-session the call was refused (it did not run): a typed operation error that
+    keeps what to fix. At first contact it is a configuration error."""
     aurora.emulator.http_endpoint_enabled = False
-    with pytest.raises(ConfigurationError, match="enable the Data API"):
-        db.users.create_user(UserCreate(clerk_user_id="x"))
-    aurora.emulator.http_endpoint_enabled = True
+    try:
+        with pytest.raises(DatabaseOperationError, match="enable the Data API") as info:
+            db.users.create_user(UserCreate(clerk_user_id="x"))
+        assert not isinstance(info.value, ConfigurationError | DatabaseConnectionError)
+        fresh = aurora.database()
+        with pytest.raises(ConfigurationError, match="enable the Data API"):
+            fresh.users.find_by_clerk_id("x")
+        fresh.dispose()
+    finally:
+        aurora.emulator.http_endpoint_enabled = True
     assert aurora.count("SELECT count(*) FROM users") == 0
 
 
 def test_an_invalid_secret_says_what_to_fix(db: Database, aurora: Aurora) -> None:
     aurora.emulator.secret_valid = False
-    with pytest.raises(ConfigurationError, match="InvalidSecretException"):
-        db.users.find_by_clerk_id("x")
+    try:
+        with pytest.raises(DatabaseOperationError, match="InvalidSecretException"):
+            db.users.find_by_clerk_id("x")
+        fresh = aurora.database()
+        with pytest.raises(ConfigurationError, match="InvalidSecretException"):
+            fresh.users.find_by_clerk_id("x")
+        fresh.dispose()
+    finally:
+        aurora.emulator.secret_valid = True
 
 
 def test_a_type_the_data_api_cannot_return_says_to_cast_it(db: Database) -> None:
@@ -739,3 +757,68 @@ def test_the_alembic_command_migrates_through_the_data_api(empty_aurora: Aurora)
         assert result.returncode == 0, result.stderr
     assert tables_of(empty_aurora) == 7
     assert empty_aurora.emulator.call_counts.get("ExecuteStatement", 0) > 0
+
+
+# --- honest outcomes when a call or its answer is lost ---------------------------------------
+
+
+def job_count(aurora: Aurora) -> int:
+    return aurora.count("SELECT count(*) FROM jobs")
+
+
+@pytest.fixture
+def job_owner(db: Database) -> str:
+    return db.users.create_user(UserCreate(clerk_user_id="lost_owner")).clerk_user_id
+
+
+def test_a_commit_whose_answer_is_lost_is_unknown_and_was_committed(
+    db: Database, aurora: Aurora, job_owner: str
+) -> None:
+    with pytest.raises(CommitOutcomeUnknownError, match="may or may not"), db.transaction():
+        db.jobs.create_job(JobCreate(clerk_user_id=job_owner, job_type="risk_assessment"))
+        aurora.emulator.drop_next("CommitTransaction", "after")
+    assert job_count(aurora) == 1
+    assert aurora.emulator.open_transactions == 0
+
+
+def test_a_commit_lost_before_it_ran_is_unknown_and_the_transaction_is_released(
+    db: Database, aurora: Aurora, job_owner: str
+) -> None:
+    with pytest.raises(CommitOutcomeUnknownError), db.transaction():
+        db.jobs.create_job(JobCreate(clerk_user_id=job_owner, job_type="risk_assessment"))
+        aurora.emulator.drop_next("CommitTransaction", "before")
+    assert job_count(aurora) == 0
+    assert aurora.emulator.open_transactions == 0  # the rollback released it: no locks left
+    db.jobs.create_job(JobCreate(clerk_user_id=job_owner, job_type="risk_assessment"))
+
+
+@pytest.mark.parametrize("code", ["NotFoundException", "BadRequestException"])
+def test_a_commit_answered_with_an_error_is_released_and_not_a_configuration_error(
+    db: Database, aurora: Aurora, job_owner: str, code: str
+) -> None:
+    with pytest.raises(AlexDBError) as info, db.transaction():
+        db.jobs.create_job(JobCreate(clerk_user_id=job_owner, job_type="risk_assessment"))
+        aurora.emulator.fail_next(1, code=code)
+    assert not isinstance(info.value, ConfigurationError)
+    assert job_count(aurora) == 0
+    assert aurora.emulator.open_transactions == 0
+
+
+@pytest.mark.parametrize(("when", "stored"), [("before", 0), ("after", 1)])
+def test_an_autocommit_write_whose_answer_is_lost_is_unknown(
+    db: Database, aurora: Aurora, job_owner: str, when: str, stored: int
+) -> None:
+    aurora.emulator.drop_next("ExecuteStatement", when)
+    with pytest.raises(CommitOutcomeUnknownError):
+        db.jobs.create_job(JobCreate(clerk_user_id=job_owner, job_type="risk_assessment"))
+    assert job_count(aurora) == stored
+
+
+def test_a_read_whose_answer_is_lost_is_a_connection_error_not_configuration(
+    db: Database, aurora: Aurora, job_owner: str
+) -> None:
+    aurora.emulator.drop_next("ExecuteStatement", "after")
+    with pytest.raises(DatabaseConnectionError) as info:
+        db.users.find_by_clerk_id(job_owner)
+    assert not isinstance(info.value, CommitOutcomeUnknownError | ConfigurationError)
+    assert db.users.find_by_clerk_id(job_owner) is not None

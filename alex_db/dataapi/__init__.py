@@ -17,6 +17,7 @@ from sqlalchemy import URL, Engine, create_engine
 from sqlalchemy.dialects import registry
 
 from alex_db.config import Settings
+from alex_db.dataapi import driver
 from alex_db.errors import ConfigurationError
 
 DRIVER_NAME = "alexdataapi"
@@ -103,6 +104,7 @@ def make_data_api_engine(
         "secret_arn": secret_arn,
         "resume_deadline_s": settings.data_api_resume_deadline_s,
         "continue_after_timeout": continue_after_timeout,
+        "contact": driver.Contact(),
         **kwargs.pop("connect_args", {}),
     }
     kwargs.setdefault("echo", settings.echo_sql)

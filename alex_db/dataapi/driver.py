@@ -57,7 +57,13 @@ from aurora_data_api import (
     ProgrammingError,
     Warning,
 )
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    HTTPClientError,
+)
 
 from alex_db.dataapi.limits import MAX_REQUEST_BYTES, MAX_SQL_LENGTH
 
@@ -149,6 +155,27 @@ class TransactionLostError(_Detailed, OperationalError):
     """The Data API no longer knows the transaction (expired, or ended by an error)."""
 
     category = "lost"
+
+
+class NoAnswerError(_Detailed, OperationalError):
+    """The request went out and no answer came back (the connection closed, the read
+    timed out): the call may or may not have run."""
+
+    category = "no_answer"
+    sqlstate = "08006"
+
+
+class RefusedError(_Detailed, OperationalError):
+    """The Data API refused a call mid-session for a reason that is usually configuration
+    (a secret rotated away, the endpoint disabled): the call did not run."""
+
+    category = "refused"
+
+
+class NotSentError(_Detailed, OperationalError):
+    """The Data API could not be reached mid-session: the request was not sent."""
+
+    sqlstate = "08001"
 
 
 class ResumingError(_Detailed, OperationalError):
@@ -351,6 +378,13 @@ def _decode_array(array: Mapping[str, Any], type_name: str | None) -> list[Any]:
 # --- connection and cursor -----------------------------------------------------------
 
 
+class Contact:
+    """Shared by an engine's connections: whether the Data API has ever answered them.
+    Before that, a failure to reach it is a configuration problem; after, a failed call."""
+
+    answered = False
+
+
 class Connection(aurora_data_api.AuroraDataAPIClient):
     """One logical database connection; its Data API transaction begins lazily."""
 
@@ -366,6 +400,7 @@ class Connection(aurora_data_api.AuroraDataAPIClient):
         initial_backoff_s: float = 0.5,
         busy_wait_s: float = 3600.0,
         sleep: Callable[[float], None] = time.sleep,
+        contact: Contact | None = None,
     ) -> None:
         super().__init__(
             dbname=database,
@@ -375,6 +410,7 @@ class Connection(aurora_data_api.AuroraDataAPIClient):
             continue_after_timeout=continue_after_timeout or None,
         )
         self._transaction_id: str | None = None
+        self._contact = contact or Contact()
         self.autocommit = False
         self.resume_deadline_s = resume_deadline_s
         self.initial_backoff_s = initial_backoff_s
@@ -425,16 +461,31 @@ class Connection(aurora_data_api.AuroraDataAPIClient):
                     self._busy = "transactionId" in request
                     return {}
                 else:
-                    raise _error_from_client_error(exc) from exc
+                    error = _error_from_client_error(exc)
+                    if self._contact.answered and isinstance(error, DataAPIConfigurationError):
+                        # It worked before: this is a failed call, not a configuration
+                        # that never worked. The call was refused, so it did not run.
+                        raise RefusedError(str(error)) from exc
+                    raise error from exc
                 self._sleep(delay)
                 delay, attempt = min(delay * 2, 8.0), attempt + 1
                 continue
-            except BotoCoreError as exc:
+            except (EndpointConnectionError, ConnectTimeoutError) as exc:
+                if self._contact.answered:
+                    raise NotSentError(f"cannot reach the Data API ({exc})") from exc
                 raise DataAPIConfigurationError(
                     f"cannot reach the Data API ({exc}); check the AWS region, credentials "
                     "and AWS_ENDPOINT_URL_RDS_DATA"
                 ) from exc
+            except HTTPClientError as exc:  # sent; the answer never came
+                raise NoAnswerError(f"{operation} got no answer ({exc})") from exc
+            except BotoCoreError as exc:  # credentials, region: nothing was sent
+                raise DataAPIConfigurationError(
+                    f"cannot call the Data API ({exc}); check the AWS region, credentials "
+                    "and AWS_ENDPOINT_URL_RDS_DATA"
+                ) from exc
             self._busy = False
+            self._contact.answered = True
             return response
 
     def begin(self) -> str:
@@ -463,19 +514,25 @@ class Connection(aurora_data_api.AuroraDataAPIClient):
                 transactionId=tid,
             )
         except TransactionLostError:
-            raise
-        except (DataAPIConfigurationError, DataAPIDatabaseError, DataAPIIntegrityError):
-            raise  # refused outright: nothing was committed
-        except Error as exc:
-            # Never re-send a commit. If it did not happen, release the transaction now
-            # rather than at its 3-minute expiry; if it did, the rollback finds nothing.
-            self._transaction_id = tid
-            with contextlib.suppress(Error):
-                self.rollback()
+            raise  # the service no longer knows it: nothing to release
+        except (NoAnswerError, NotSentError) as exc:
+            # Never re-send a commit. The request may have run: the outcome is unknown.
+            # Release the transaction now in case it did not (if it did, the rollback
+            # finds nothing), rather than leave its locks until the 3-minute expiry.
+            self._release(tid)
             exc.category = "commit_unknown"
+            raise
+        except Error:
+            # Answered with an error: the commit did not run. Release the transaction.
+            self._release(tid)
             raise
         if response.get("transactionStatus") != "Transaction Committed":
             raise DataAPIOperationalError(f"the commit was not confirmed: {response}")
+
+    def _release(self, tid: str) -> None:
+        self._transaction_id = tid
+        with contextlib.suppress(Error):
+            self.rollback()
 
     def rollback(self) -> None:
         tid, self._transaction_id = self._transaction_id, None

@@ -150,15 +150,33 @@ class _Handler(BaseHTTPRequestHandler):
                 ApiError("MissingAuthenticationTokenException", "Missing Authentication Token")
             )
             return
+        self._dispatch(operation, body)
+
+    def _dispatch(self, operation: str, body: bytes) -> None:
+        drop = self.server.emulator.service.faults.take_drop(operation)
+        if drop == "before":  # the request is lost: nothing runs, no answer
+            self._hang_up()
+            return
         try:
             response = self.server.emulator.service.call(operation, body)
         except ApiError as exc:
+            if drop == "after":
+                self._hang_up()
+                return
             self._send_error(exc)
         except Exception:
             logger.exception("unexpected failure in %s", operation)
             self._send_error(ApiError("InternalServerErrorException"))
         else:
+            if drop == "after":  # it ran; the answer is lost
+                self._hang_up()
+                return
             self._send(200, response)
+
+    def _hang_up(self) -> None:
+        self.close_connection = True
+        with contextlib.suppress(OSError):
+            self.connection.shutdown(socket.SHUT_RDWR)
 
     def do_GET(self) -> None:
         self._control("GET", urlsplit(self.path).path, b"")
@@ -350,6 +368,11 @@ class DataAPIEmulator:
     @secret_valid.setter
     def secret_valid(self, valid: bool) -> None:
         self.service.faults.secret_valid = valid
+
+    def drop_next(self, operation: str, when: str) -> None:
+        """Lose the next ``operation`` call (``"CommitTransaction"``, ``"ExecuteStatement"``,
+        ...): ``"before"`` it runs, or ``"after"`` it ran (the answer is lost)."""
+        self.service.faults.drop_next(operation, when)
 
     def reset_faults(self) -> None:
         self.service.faults.reset()

@@ -102,6 +102,9 @@ class Faults:
             self.code = "DatabaseResumingException"
             self.http_endpoint_enabled = True
             self.secret_valid = True
+            # operation -> "before" (close the connection without running the call) or
+            # "after" (run it, then close without answering): a lost request or answer.
+            self.drops: dict[str, str] = {}
 
     def fail_next(self, count: int, code: str = "DatabaseResumingException") -> None:
         if code not in errors.MODELLED:
@@ -111,6 +114,16 @@ class Faults:
         with self._lock:
             self.remaining = count
             self.code = code
+
+    def drop_next(self, operation: str, when: str) -> None:
+        if when not in ("before", "after"):
+            raise ValueError("when must be 'before' or 'after'")
+        with self._lock:
+            self.drops[operation] = when
+
+    def take_drop(self, operation: str) -> str | None:
+        with self._lock:
+            return self.drops.pop(operation, None)
 
     def take(self, operation: str) -> str | None:
         """The code to fail this call with, if an injected failure applies to it."""
