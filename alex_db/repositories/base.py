@@ -77,11 +77,13 @@ def fetch_by_key(
     *,
     page_rows: int | None,
     limit: int | None = None,
+    one_in_parts: Callable[[Select[Any]], Any] | None = None,
 ) -> list[Row[Any]]:
     """Run an ordered SELECT. With ``page_rows`` (a backend whose responses are
     bounded) it goes by key in pages (``key(last_row)`` is the condition for the
     rows after the last one seen), halving the page when one does not fit; without,
-    it is one statement."""
+    it is one statement. A single row that does not fit is read by ``one_in_parts``
+    (given the page's statement; None when there is no next row) if there is one."""
     if page_rows is None:
         return list(ex.execute(stmt if limit is None else stmt.limit(limit)))
     rows: list[Row[Any]] = []
@@ -92,10 +94,14 @@ def fetch_by_key(
         try:
             page = list(ex.execute(page_stmt.limit(want)))
         except DBAPIError as exc:
-            if not is_too_large(exc) or want == 1:
+            if not is_too_large(exc) or (want == 1 and one_in_parts is None):
                 raise
-            size = max(1, want // 2)
-            continue
+            if want == 1:
+                assert one_in_parts is not None
+                page = [] if (row := one_in_parts(page_stmt)) is None else [row]
+            else:
+                size = max(1, want // 2)
+                continue
         rows.extend(page)
         if len(page) < want:
             break

@@ -17,6 +17,7 @@ from pydantic import TypeAdapter
 from sqlalchemy import (
     ColumnElement,
     Row,
+    Select,
     String,
     bindparam,
     cast,
@@ -108,6 +109,29 @@ def _job_in_parts(ex: Executor, key: uuid.UUID) -> dict[str, Any] | None:
     return job
 
 
+class _JobInParts(dict[str, Any]):
+    """A job read in parts, usable where a result row is (by attribute and mapping)."""
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    @property
+    def _mapping(self) -> dict[str, Any]:
+        return self
+
+
+def _first_in_parts(ex: Executor, stmt: Select[Any]) -> _JobInParts | None:
+    """The first job a page statement selects, read in parts (it is too large whole)."""
+    first = ex.execute(stmt.with_only_columns(JOBS.c.id).limit(1)).first()
+    if first is None:
+        return None
+    job = _job_in_parts(ex, first.id)
+    return None if job is None else _JobInParts(job)
+
+
 def _job_row(
     ex: Executor, stmt: Executable, key: uuid.UUID, params: dict[str, Any] | None = None
 ) -> Any:
@@ -195,6 +219,7 @@ class JobRepository(Repository):
                 lambda last: newest_first < tuple_(last.created_at, last.id),
                 page_rows=self._capabilities.page_rows("jobs"),
                 limit=limit,
+                one_in_parts=lambda page: _first_in_parts(ex, page),
             )
         return [read_model(JobRead, r) for r in found]
 
