@@ -37,6 +37,7 @@ from alex_db.backend import Capabilities, capabilities_for
 from alex_db.config import Settings
 from alex_db.engine import make_engine, normalise_url, resolve_url
 from alex_db.errors import (
+    InvalidInputError,
     InvalidStateTransitionError,
     NotFoundError,
     TransactionAbortedError,
@@ -64,10 +65,11 @@ _OPEN: ContextVar[Mapping[int, Transaction] | None] = ContextVar(
     "alex_db_open_transactions", default=None
 )
 
-# Errors a repository raises after a statement that changed nothing: the transaction
-# around it is still good. Anything else (the database refused a statement, or the
-# call had already written when it failed) spoils the transaction level it ran in.
-_HARMLESS = (NotFoundError, InvalidStateTransitionError)
+# Errors a repository raises after a statement that changed nothing, or before any
+# was sent (bad input): the transaction around it is still good. Anything else (the
+# database refused a statement, or the call had already written when it failed)
+# spoils the transaction level it ran in.
+_HARMLESS = (NotFoundError, InvalidStateTransitionError, InvalidInputError)
 
 Work = Literal["read", "write", "atomic"]
 

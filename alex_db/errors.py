@@ -303,3 +303,14 @@ def translated(*, key: object = None, deleting: bool = False) -> Iterator[None]:
         yield
     except sa_exc.DBAPIError as exc:
         raise translate_error(exc, key=key, deleting=deleting) from exc
+    except UnicodeEncodeError as exc:
+        raise unencodable(exc) from exc
+
+
+def unencodable(exc: UnicodeEncodeError) -> InvalidInputError:
+    """Text the drivers cannot encode is refused while the request is being built:
+    nothing was sent."""
+    return InvalidInputError(
+        f"text that is not valid Unicode (a lone surrogate?) cannot be stored: {exc.reason} "
+        f"at position {exc.start}; nothing was sent"
+    )

@@ -305,6 +305,12 @@ def _encode_datetime(value: dt.datetime) -> str:
     return value.isoformat(sep=" ")
 
 
+def _utf8_text(value: str) -> str:
+    # Refuse what psycopg refuses, before sending: a lone surrogate is not UTF-8 text.
+    value.encode("utf-8")
+    return value
+
+
 # Python type -> (Field member, how to render the value, typeHint). Checked in order:
 # bool before int (bool is an int), datetime before date (datetime is a date).
 _ENCODERS: tuple[tuple[type | tuple[type, ...], str, Callable[[Any], Any], str | None], ...] = (
@@ -318,7 +324,7 @@ _ENCODERS: tuple[tuple[type | tuple[type, ...], str, Callable[[Any], Any], str |
     (dt.time, "stringValue", lambda v: v.isoformat(), "TIME"),
     ((bytes, bytearray, memoryview), "blobValue", bytes, None),
     ((dict, list), "stringValue", lambda v: json.dumps(v, separators=(",", ":")), "JSON"),
-    (str, "stringValue", str, None),
+    (str, "stringValue", _utf8_text, None),
 )
 
 

@@ -34,6 +34,7 @@ from alex_db.errors import (
     outcome_unknown,
     translate_error,
     translated,
+    unencodable,
 )
 from alex_db.models import Base
 
@@ -262,6 +263,8 @@ class Repository:
                     # sent, a lost connection leaves its outcome unknown.
                     raise outcome_unknown(exc, "the statement") from exc
                 raise error from exc
+            except UnicodeEncodeError as exc:  # raised while encoding: nothing was sent
+                raise unencodable(exc) from exc
             return
         # The inner translation turns a statement's error into alex_db's before the
         # unit of work sees it (an open block records what spoiled it); the outer one

@@ -83,7 +83,12 @@ def encode_payload(column: str, payload: Any, limit: int) -> str:
         text = json.dumps(payload, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise InvalidInputError(f"{column} is not JSON-serialisable: {exc}") from None
-    size = len(text.encode("utf-8"))
+    try:
+        size = len(text.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise InvalidInputError(
+            f"{column} contains text that is not valid Unicode (a lone surrogate?)"
+        ) from None
     if size > limit:
         raise PayloadTooLargeError(column, size, limit)
     return text
