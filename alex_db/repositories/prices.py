@@ -41,6 +41,14 @@ _INSTRUMENTS = table_of(Instrument)
 PriceRow = tuple[str, dt.date, object, int | None]
 
 
+def trading_day(value: object, what: str) -> dt.date:
+    """A calendar date. A datetime is refused rather than truncated: which day it falls
+    on depends on a time zone the caller did not state."""
+    if isinstance(value, dt.datetime) or not isinstance(value, dt.date):
+        raise InvalidInputError(f"{what} must be a date, got {type(value).__name__} {value!r}")
+    return value
+
+
 def _staging_table(metadata: MetaData) -> Table:
     # A fresh name per call: ON COMMIT DROP tables live until the *outer* transaction
     # ends, and a caller may record prices several times in one transaction.
@@ -139,6 +147,8 @@ class PriceHistoryRepository(Repository):
     def latest_price(self, symbol: str, as_of: dt.date | None = None) -> PriceHistoryRead | None:
         """The most recent close on or before ``as_of`` (default: the latest there is)."""
         key = validate(SYMBOL, symbol, "symbol")
+        if as_of is not None:
+            as_of = trading_day(as_of, "as_of")
         stmt = select(PRICES).where(PRICES.c.symbol == key)
         if as_of is not None:
             stmt = stmt.where(PRICES.c.date <= as_of)
@@ -150,6 +160,7 @@ class PriceHistoryRepository(Repository):
     def series(self, symbol: str, start: dt.date, end: dt.date) -> list[PriceHistoryRead]:
         """Daily closes from ``start`` to ``end`` inclusive, oldest first."""
         key = validate(SYMBOL, symbol, "symbol")
+        start, end = trading_day(start, "start"), trading_day(end, "end")
         if start > end:
             raise InvalidInputError(f"series start {start} is after end {end}")
         stmt = (

@@ -1,7 +1,9 @@
-"""Text that is not valid Unicode (a lone surrogate) is a typed input error with
-nothing written, the same on both backends."""
+"""Bad input the drivers or Python would trip over (a lone surrogate, a datetime
+where a date belongs) is a typed input error with nothing written, on both backends."""
 
 from __future__ import annotations
+
+import datetime as dt
 
 import pytest
 from pydantic import ValidationError
@@ -31,3 +33,16 @@ def test_a_lone_surrogate_is_an_input_error(db: Database) -> None:
     assert db.users.find_by_clerk_id("in_block") is not None
     assert db.jobs.find_by_user("ok") == []
     assert db.users.find_by_clerk_id("ok") is not None
+
+
+def test_price_queries_take_dates_not_datetimes(db: Database) -> None:
+    """series(aware, naive) used to escape as a TypeError from the comparison."""
+    aware = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    naive = dt.datetime(2026, 1, 2)
+    with pytest.raises(InvalidInputError, match="start must be a date"):
+        db.price_history.series("SPY", aware, naive)  # type: ignore[arg-type]
+    with pytest.raises(InvalidInputError, match="end must be a date"):
+        db.price_history.series("SPY", dt.date(2026, 1, 1), "2026-01-02")  # type: ignore[arg-type]
+    with pytest.raises(InvalidInputError, match="as_of must be a date"):
+        db.price_history.latest_price("SPY", naive)
+    assert db.price_history.series("SPY", dt.date(2026, 1, 1), dt.date(2026, 1, 2)) == []
