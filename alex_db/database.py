@@ -282,9 +282,10 @@ class Database:
 
     @contextmanager
     def _executor(self, work: Work) -> Iterator[Executor]:
-        """Where a repository call runs: the open block's session if there is one;
-        else its own unit of work ("atomic": a transaction; "read"/"write": one
-        statement in autocommit, so no BEGIN or COMMIT round trips)."""
+        """Where a repository call runs when it is not a lone autocommit statement: the
+        open block's session if there is one, a savepoint of the caller's connection
+        (``for_connection``), or a transaction of its own ("atomic"). A "read" or
+        "write" outside all of those runs in autocommit, in ``Repository._unit``."""
         tx = self.current_transaction()
         if tx is not None:
             tx._check_usable()
@@ -305,23 +306,15 @@ class Database:
             with self._connection.begin_nested():
                 yield self._connection
             return
-        if work == "atomic":
-            with self.engine.connect() as conn:
-                transaction = conn.begin()
-                try:
-                    yield conn
-                except BaseException:
-                    with suppress(SQLAlchemyError):
-                        transaction.rollback()
-                    raise
-                _commit(transaction.commit)
-            return
         with self.engine.connect() as conn:
-            # The same engine and pool (its events see every statement); the connection
-            # is in autocommit until it goes back to the pool. (Per connection, not an
-            # engine with the option: that one costs about 20 µs more per checkout.)
-            conn.execution_options(isolation_level="AUTOCOMMIT")
-            yield conn
+            transaction = conn.begin()
+            try:
+                yield conn
+            except BaseException:
+                with suppress(SQLAlchemyError):
+                    transaction.rollback()
+                raise
+            _commit(transaction.commit)
 
     # --- repositories -------------------------------------------------------------
 

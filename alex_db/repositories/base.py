@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from alex_db.backend import Capabilities
 from alex_db.errors import (
     AlreadyExistsError,
+    ConflictError,
     DatabaseOperationError,
     InvalidIdError,
     InvalidInputError,
@@ -171,15 +172,17 @@ def create_once(
         .on_conflict_do_nothing(index_elements=list(table.primary_key.columns))
         .returning(*table.c)
     )
-    row = ex.execute(stmt, dict(values)).first()
-    if row is not None:
-        return row
-    existing = ex.execute(select(table).where(table.c.id == key)).first()
-    if existing is None:  # pragma: no cover - deleted between the two statements
-        raise AlreadyExistsError(entity, key)
-    if not same(existing):
-        raise AlreadyExistsError(entity, key)
-    return existing
+    for _ in range(3):  # bounded: another writer may keep deleting the row
+        row = ex.execute(stmt, dict(values)).first()
+        if row is not None:
+            return row
+        existing = ex.execute(select(table).where(table.c.id == key)).first()
+        if existing is None:  # deleted between the two statements: insert it after all
+            continue
+        if not same(existing):
+            raise AlreadyExistsError(entity, key)
+        return existing
+    raise ConflictError(f"{entity} {key} was deleted by another writer as it was created")
 
 
 # A deadlock or serialization failure rolls the whole transaction back: a unit of work
@@ -249,7 +252,9 @@ class Repository:
         db = self._db
         if work != "atomic" and db._connection is None and db.current_transaction() is None:
             # The common case, kept lean (point reads are measured against raw psycopg):
-            # one statement in autocommit on a pooled connection.
+            # one statement in autocommit on a pooled connection of the same engine (its
+            # events see every statement). The option is set per connection: an engine
+            # with the option costs about 20 µs more per checkout in event dispatch.
             connected = False
             try:
                 with db.engine.connect() as conn:

@@ -102,18 +102,6 @@ def json_value(text: str) -> ColumnElement[Any]:
 _OTHER_COLUMNS = [c for c in JOBS.c if c.name not in PAYLOAD_COLUMNS]
 
 
-def _job_in_parts(ex: Executor, key: uuid.UUID) -> dict[str, Any] | None:
-    """The job read one payload column per statement: for a backend whose response
-    size is bounded, when the whole row does not fit in one response."""
-    head = ex.execute(select(*_OTHER_COLUMNS).where(JOBS.c.id == key)).first()
-    if head is None:
-        return None
-    job = dict(head._mapping)
-    for column in PAYLOAD_COLUMNS:
-        job[column] = ex.scalar(select(JOBS.c[column]).where(JOBS.c.id == key))
-    return job
-
-
 class _JobInParts(dict[str, Any]):
     """A job read in parts, usable where a result row is (by attribute and mapping)."""
 
@@ -128,13 +116,24 @@ class _JobInParts(dict[str, Any]):
         return self
 
 
+def _job_in_parts(ex: Executor, key: uuid.UUID) -> _JobInParts | None:
+    """The job read one payload column per statement: for a backend whose response
+    size is bounded, when the whole row does not fit in one response."""
+    head = ex.execute(select(*_OTHER_COLUMNS).where(JOBS.c.id == key)).first()
+    if head is None:
+        return None
+    job = _JobInParts(head._mapping)
+    for column in PAYLOAD_COLUMNS:
+        job[column] = ex.scalar(select(JOBS.c[column]).where(JOBS.c.id == key))
+    return job
+
+
 def _first_in_parts(ex: Executor, stmt: Select[Any]) -> _JobInParts | None:
     """The first job a page statement selects, read in parts (it is too large whole)."""
     first = ex.execute(stmt.with_only_columns(JOBS.c.id).limit(1)).first()
     if first is None:
         return None
-    job = _job_in_parts(ex, first.id)
-    return None if job is None else _JobInParts(job)
+    return _job_in_parts(ex, first.id)
 
 
 def _job_row(
