@@ -71,6 +71,14 @@ _OPEN: ContextVar[Mapping[int, Transaction] | None] = ContextVar(
 # spoils the transaction level it ran in.
 _HARMLESS = (NotFoundError, InvalidStateTransitionError, InvalidInputError)
 
+
+def harmless(exc: BaseException) -> bool:
+    """An error that leaves the transaction good: one of ``_HARMLESS`` raised by alex_db
+    itself, not a translation of an error the database raised (the database then
+    aborted the transaction, whatever the error's class)."""
+    return isinstance(exc, _HARMLESS) and not isinstance(exc.__cause__, DBAPIError)
+
+
 Work = Literal["read", "write", "atomic"]
 
 
@@ -293,10 +301,9 @@ class Database:
             try:
                 session.flush()  # the service's pending ORM changes are visible to the facade
                 yield session
-            except _HARMLESS:
-                raise
             except BaseException as exc:
-                tx._spoil(exc)
+                if not harmless(exc):
+                    tx._spoil(exc)
                 raise
             if work != "read" and session.identity_map:
                 # The facade writes with Core: reload the service's ORM objects on access.

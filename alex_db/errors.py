@@ -23,7 +23,8 @@ class AlexDBError(Exception):
 
 
 class InvalidInputError(AlexDBError, ValueError):
-    """An argument failed validation; nothing was sent to the database."""
+    """An argument failed validation; the call wrote nothing. Raised before anything is
+    sent, except for the subclasses that say the database or the service refused it."""
 
     def __init__(self, message: str, errors: list[dict[str, Any]] | None = None) -> None:
         super().__init__(message)
@@ -39,6 +40,19 @@ class InvalidInputError(AlexDBError, ValueError):
 
 class InvalidIdError(InvalidInputError):
     """An id that is not a valid UUID."""
+
+
+class InvalidValueError(InvalidInputError):
+    """The database refused a value (SQLSTATE class 22: out of range, too long, not
+    valid for its type). The statement wrote nothing; an open transaction is spoiled."""
+
+    def __init__(self, message: str, sqlstate: str | None) -> None:
+        super().__init__(message)
+        self.sqlstate = sqlstate
+
+
+class RequestTooLargeError(InvalidInputError):
+    """The Data API refused a request over its size limit, unread: nothing ran."""
 
 
 class NotFoundError(AlexDBError, LookupError):
@@ -265,11 +279,20 @@ def translate_error(  # noqa: PLR0911 - one return per kind of error
         return DatabaseConnectionError(
             f"the call got no answer; it may or may not have run: {exc.orig}"
         )
+    if category == "request_too_large":
+        return RequestTooLargeError(
+            f"the request is too large for the Data API (it did not run; send less per "
+            f"call): {exc.orig}"
+        )
     if category == "resuming":
         return DatabaseResumingError(
             f"Aurora is resuming from auto-pause; nothing was written, retry shortly: {exc.orig}"
         )
     details = integrity_details(exc)
+    if details.sqlstate is not None and details.sqlstate.startswith("22"):
+        return InvalidValueError(
+            f"the database refused a value: {details.message}", details.sqlstate
+        )
     lost = details.sqlstate is None or details.sqlstate.startswith("08")
     if exc.connection_invalidated or (lost and isinstance(exc, sa_exc.OperationalError)):
         return DatabaseConnectionError(

@@ -116,6 +116,12 @@ Int32 = Annotated[int, Field(ge=0, le=2**31 - 1)]
 _RawKey = Annotated[str, StringConstraints(strip_whitespace=False)]
 JsonObject = dict[_RawKey, Any]
 
+MAX_JSON_DEPTH = 100
+"""Deepest nesting of objects and arrays a payload may have (the top object is depth 1)."""
+MAX_ERROR_MESSAGE_CHARS = 16_384
+"""The longest ``error_message`` a failed job may carry (a summary, not a whole log)."""
+ErrorMessage = Annotated[str, StringConstraints(max_length=MAX_ERROR_MESSAGE_CHARS)]
+
 DEFAULT_ASSET_CLASS_TARGETS: dict[AssetClass, float] = {"equity": 70, "fixed_income": 30}
 DEFAULT_REGION_TARGETS: dict[Region, float] = {"north_america": 50, "international": 50}
 
@@ -431,7 +437,7 @@ class JobUpdate(UpdateSchema):
         default=None, description="The Retirement agent's output."
     )
     summary_payload: JsonObject | None = Field(default=None, description="The Planner's summary.")
-    error_message: str | None = Field(default=None, description="Why the job failed.")
+    error_message: ErrorMessage | None = Field(default=None, description="Why the job failed.")
 
 
 class JobRead(ReadSchema):

@@ -34,10 +34,12 @@ from alex_db import (
     DatabaseConnectionError,
     DatabaseOperationError,
     DatabaseResumingError,
+    RequestTooLargeError,
     migrations,
 )
 from alex_db.config import Settings
 from alex_db.dataapi import data_api_url, driver, make_data_api_engine
+from alex_db.errors import translate_error
 from alex_db.models import AgentLog, PriceHistory, User
 from alex_db.schemas import (
     AccountCreate,
@@ -385,6 +387,22 @@ def test_a_statement_over_the_sql_limit_is_refused_before_sending(
     # the oversized statement never left; the INSERT before it was rolled back
     assert all(len(r.get("sql", "")) <= 65_536 for r in calls.requests)
     assert ops(calls)[-3:] == ["Begin", "Execute", "Rollback"]
+    assert db.users.find_by_clerk_id("kept-out") is None
+
+
+def test_a_request_over_the_4_mib_limit_is_a_typed_error_and_nothing_ran(
+    db: Database, client: Any
+) -> None:
+    """The service refuses it unread (413): not a lost connection to retry forever."""
+    with (
+        pytest.raises(DBAPIError) as raised,
+        db.transaction() as tx,
+    ):
+        tx.session.add(User(clerk_user_id="kept-out"))
+        tx.session.flush()
+        tx.session.execute(text("SELECT length(:big)"), {"big": "x" * (5 * 1024 * 1024)})
+    assert isinstance(raised.value.orig, driver.RequestTooLargeError)
+    assert isinstance(translate_error(raised.value), RequestTooLargeError)
     assert db.users.find_by_clerk_id("kept-out") is None
 
 

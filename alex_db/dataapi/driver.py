@@ -151,6 +151,13 @@ class ResponseTooLargeError(_Detailed, OperationalError):
     category = "too_large"
 
 
+class RequestTooLargeError(_Detailed, DataError):
+    """The request exceeded the Data API's 4 MiB limit: the service refused it unread, so
+    nothing ran. Retrying cannot help; send less per call."""
+
+    category = "request_too_large"
+
+
 class TransactionLostError(_Detailed, OperationalError):
     """The Data API no longer knows the transaction (expired, or ended by an error)."""
 
@@ -213,6 +220,13 @@ _CONFIGURATION_CODES = {
     "BadRequestException": "the request was refused; check the ARNs and the database name",
 }
 
+# Requests the service refused without reading them (nothing ran), by error code.
+_UNREAD: dict[str, type[Error]] = {
+    "RequestEntityTooLargeException": RequestTooLargeError,
+    "SerializationException": DataAPIDataError,  # a parameter it cannot read (an int64?)
+    "ValidationException": DataAPIProgrammingError,
+}
+
 _SQLSTATE = re.compile(r"SQLState: ([0-9A-Z]{5})\s*$")
 _CONSTRAINT = re.compile(r'constraint "([^"]+)"')
 _COLUMN = re.compile(r'column "([^"]+)"')
@@ -257,8 +271,8 @@ def _error_from_client_error(error: ClientError) -> Error:
     elif code == "StatementTimeoutException":
         result = DataAPIOperationalError(f"{code}: {message}")
         result.sqlstate = "57014"
-    elif code == "ValidationException":
-        result = DataAPIProgrammingError(f"{code}: {message}")
+    elif code in _UNREAD:
+        result = _UNREAD[code](f"{code}: {message}")
     elif code == "DatabaseErrorException":
         result = DataAPIOperationalError(f"{code}: {message}")
     else:
@@ -305,6 +319,9 @@ def _encode_datetime(value: dt.datetime) -> str:
     return value.isoformat(sep=" ")
 
 
+_INT64 = range(-(2**63), 2**63)
+
+
 def _utf8_text(value: str) -> str:
     # Refuse what psycopg refuses, before sending: a lone surrogate is not UTF-8 text.
     value.encode("utf-8")
@@ -332,6 +349,10 @@ def encode_parameter(name: str, value: object) -> dict[str, Any]:
     """One SqlParameter for a Python value."""
     if value is None:
         return {"name": name, "value": {"isNull": True}}
+    if isinstance(value, int) and not isinstance(value, bool) and value not in _INT64:
+        # longValue is 64-bit. psycopg sends such an integer as numeric, so the database
+        # judges it (a numeric column takes it, a bigint one is out of range): the same.
+        return {"name": name, "value": {"stringValue": str(value)}, "typeHint": "DECIMAL"}
     for kind, member, render, hint in _ENCODERS:
         if isinstance(value, kind):
             parameter: dict[str, Any] = {"name": name, "value": {member: render(value)}}

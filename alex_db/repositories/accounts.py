@@ -12,8 +12,10 @@ from alex_db.repositories.base import (
     delete_one,
     parse_uuid,
     read_model,
+    schema_arg,
     table_of,
     update_one,
+    user_key,
 )
 from alex_db.schemas import AccountCreate, AccountRead, AccountUpdate
 
@@ -26,6 +28,8 @@ class AccountRepository(Repository):
     def create_account(self, clerk_user_id: str, account: AccountCreate) -> AccountRead:
         """Create an account for an existing user (an unknown user raises
         ``InvalidReferenceError``)."""
+        clerk_user_id = user_key(clerk_user_id)
+        account = schema_arg(account, AccountCreate, "account")
         values = {"clerk_user_id": clerk_user_id, **account.model_dump(exclude_none=True)}
         with self._write(key=clerk_user_id) as ex:
             row = ex.execute(_INSERT, values).one()
@@ -39,6 +43,7 @@ class AccountRepository(Repository):
 
     def find_by_user(self, clerk_user_id: str) -> list[AccountRead]:
         """The user's accounts by name (an unknown user has none)."""
+        clerk_user_id = user_key(clerk_user_id)
         stmt = (
             select(ACCOUNTS)
             .where(ACCOUNTS.c.clerk_user_id == clerk_user_id)
@@ -50,6 +55,7 @@ class AccountRepository(Repository):
 
     def update(self, account_id: uuid.UUID | str, changes: AccountUpdate) -> AccountRead:
         key = parse_uuid(account_id, "account id")
+        changes = schema_arg(changes, AccountUpdate, "changes")
         with self._write(key=key) as ex:
             row = update_one(
                 ex, ACCOUNTS, ACCOUNTS.c.id == key, changes.changes(), entity="account", key=key

@@ -7,7 +7,14 @@ import uuid
 from sqlalchemy import insert, select
 
 from alex_db.models import AgentLog
-from alex_db.repositories.base import Repository, create_once, parse_uuid, read_model, table_of
+from alex_db.repositories.base import (
+    Repository,
+    create_once,
+    parse_uuid,
+    read_model,
+    schema_arg,
+    table_of,
+)
 from alex_db.schemas import AgentLogCreate, AgentLogRead
 
 AGENT_LOGS = table_of(AgentLog)
@@ -17,6 +24,7 @@ _INSERT = insert(AGENT_LOGS).returning(*AGENT_LOGS.c)
 class AgentLogRepository(Repository):
     def record(self, log: AgentLogCreate) -> AgentLogRead:
         """Append a log entry (an unknown job raises ``InvalidReferenceError``)."""
+        log = schema_arg(log, AgentLogCreate, "log")
         values = log.model_dump(exclude_none=True)
         with self._write(key=log.job_id) as ex:
             if log.id is None:

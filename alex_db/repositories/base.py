@@ -37,7 +37,7 @@ from alex_db.errors import (
     translated,
     unencodable,
 )
-from alex_db.models import Base
+from alex_db.models import Base, User
 
 if TYPE_CHECKING:
     from alex_db.database import Database, Work
@@ -116,7 +116,63 @@ def parse_uuid(value: uuid.UUID | str, what: str) -> uuid.UUID:
     try:
         return uuid.UUID(str(value))
     except (ValueError, AttributeError, TypeError):
-        raise InvalidIdError(f"{what} must be a UUID, got {value!r}") from None
+        raise InvalidIdError(f"{what} must be a UUID, got {shown(value)}") from None
+
+
+_CLERK_USER_ID = table_of(User).c.clerk_user_id
+MAX_LIMIT = 2**31 - 1
+"""The largest ``limit`` a read accepts (beyond it the backends would disagree)."""
+
+
+def text_arg(value: object, what: str, column: ColumnElement[Any]) -> str:
+    """A text argument compared with (or stored in) ``column``: a string, valid Unicode,
+    no longer than the column holds. Checked before anything is sent, so both backends
+    refuse the same arguments the same way."""
+    if not isinstance(value, str):
+        raise InvalidInputError(f"{what} must be a string, got {type(value).__name__}")
+    limit = getattr(column.type, "length", None)
+    if limit is not None and len(value) > limit:
+        raise InvalidInputError(
+            f"{what} is {len(value):,} characters; the column holds at most {limit}"
+        )
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidInputError(
+                f"{what} is not valid Unicode text (it contains a lone surrogate)"
+            ) from None
+    return value
+
+
+def count_arg(value: object, what: str, *, minimum: int = 1, maximum: int = MAX_LIMIT) -> int:
+    """An integer argument such as a ``limit``, within ``minimum..maximum``."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidInputError(f"{what} must be an integer, got {type(value).__name__}")
+    if not minimum <= value <= maximum:
+        raise InvalidInputError(f"{what} must be from {minimum} to {maximum:,}, got {value}")
+    return value
+
+
+def user_key(value: object) -> str:
+    """A ``clerk_user_id`` argument (any repository's), checked as its column would."""
+    return text_arg(value, "clerk_user_id", _CLERK_USER_ID)
+
+
+S = TypeVar("S", bound=BaseModel)
+
+
+def schema_arg(value: object, schema: type[S], what: str) -> S:
+    """A schema argument: an instance of ``schema`` (a dict is not validated silently)."""
+    if not isinstance(value, schema):
+        raise InvalidInputError(f"{what} must be a {schema.__name__}, got {type(value).__name__}")
+    return value
+
+
+def shown(value: object, limit: int = 60) -> str:
+    """``repr(value)`` short enough for an error message."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"
 
 
 def validate(adapter: TypeAdapter[T], value: object, what: str) -> T:

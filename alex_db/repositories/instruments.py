@@ -11,15 +11,18 @@ from sqlalchemy import String, bindparam, case, cast, func, insert, literal, or_
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-from alex_db.errors import InvalidReferenceError
+from alex_db.errors import InvalidInputError, InvalidReferenceError
 from alex_db.models import Instrument
 from alex_db.repositories.base import (
     Repository,
+    count_arg,
     delete_one,
     fetch_by_key,
     read_model,
     retried,
+    schema_arg,
     table_of,
+    text_arg,
     update_one,
     validate,
 )
@@ -56,6 +59,7 @@ def escape_like(text: str) -> str:
 
 class InstrumentRepository(Repository):
     def create_instrument(self, instrument: InstrumentCreate) -> InstrumentRead:
+        instrument = schema_arg(instrument, InstrumentCreate, "instrument")
         values = instrument.model_dump(exclude_none=True)
         with self._write(key=instrument.symbol) as ex:
             row = ex.execute(_INSERT, values).one()
@@ -68,7 +72,8 @@ class InstrumentRepository(Repository):
         Rows identical to what is stored are left alone (``updated_at`` does not move),
         so loading the same data twice changes nothing.
         """
-        latest = {i.symbol: i for i in instruments}  # the last entry for a symbol wins
+        checked = [schema_arg(i, InstrumentCreate, "each of instruments") for i in instruments]
+        latest = {i.symbol: i for i in checked}  # the last entry for a symbol wins
         rows = [latest[symbol].model_dump() for symbol in sorted(latest)]
         changed = 0
         chunk = self._capabilities.rows_per_insert(len(_DATA_COLUMNS) + 1)
@@ -117,7 +122,8 @@ class InstrumentRepository(Repository):
         """Instruments whose symbol or name contains ``text`` (case-insensitive; ``%``
         and ``_`` match themselves). Exact symbol first, then symbol prefixes, then
         the rest, each by symbol."""
-        needle = text.strip()
+        needle = text_arg(text, "text", INSTRUMENTS.c.name).strip()
+        limit = count_arg(limit, "limit")
         if not needle:
             return []
         escaped = escape_like(needle)
@@ -137,7 +143,7 @@ class InstrumentRepository(Repository):
                 )
             )
             .order_by(rank, symbol_column)
-            .limit(max(1, limit))
+            .limit(limit)
         )
         with self._read() as ex:
             found = ex.execute(stmt).all()
@@ -145,6 +151,7 @@ class InstrumentRepository(Repository):
 
     def update(self, symbol: str, changes: InstrumentUpdate) -> InstrumentRead:
         key = validate(SYMBOL, symbol, "symbol")
+        changes = schema_arg(changes, InstrumentUpdate, "changes")
         with self._write(key=key) as ex:
             row = update_one(
                 ex,
@@ -163,6 +170,10 @@ class InstrumentRepository(Repository):
         An unknown symbol fails the whole call (nothing is written) with the list of
         unknown symbols. Returns the number of instruments updated.
         """
+        if not isinstance(prices, Mapping):
+            raise InvalidInputError(
+                f"prices must be a mapping of symbol to price, got {type(prices).__name__}"
+            )
         checked = validate(PRICES, dict(prices), "prices")
         if not checked:
             return 0

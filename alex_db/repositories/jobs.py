@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Iterable
 from typing import Any
 
 from pydantic import TypeAdapter
@@ -42,19 +43,29 @@ from alex_db.models import Job
 from alex_db.repositories.base import (
     Executor,
     Repository,
+    count_arg,
     create_once,
     delete_one,
     fetch_by_key,
     is_too_large,
     parse_uuid,
     read_model,
+    schema_arg,
     table_of,
+    user_key,
     validate,
 )
-from alex_db.schemas import JobCreate, JobRead, JobUpdate
+from alex_db.schemas import (
+    MAX_JSON_DEPTH,
+    ErrorMessage,
+    JobCreate,
+    JobRead,
+    JobUpdate,
+)
 from alex_db.vocabulary import JobStatus
 
 STATUS = TypeAdapter(JobStatus)
+ERROR_MESSAGE = TypeAdapter(ErrorMessage)
 JOBS = table_of(Job)
 _BY_ID = select(JOBS).where(JOBS.c.id == bindparam("key"))
 
@@ -75,10 +86,35 @@ PAYLOAD_COLUMNS = (
 )
 
 
+def json_depth(value: object, stop_after: int) -> int:
+    """How deeply objects and arrays nest in ``value`` (iterative, so a payload nested
+    far beyond Python's recursion limit is measured too), counting no further than
+    ``stop_after + 1``."""
+    deepest = 0
+    pending: list[tuple[object, int]] = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, dict):
+            children: Iterable[object] = item.values()
+        elif isinstance(item, list | tuple):
+            children = item
+        else:
+            continue
+        deepest = max(deepest, depth)
+        if deepest > stop_after:
+            break
+        pending.extend((child, depth + 1) for child in children)
+    return deepest
+
+
 def encode_payload(column: str, payload: Any, limit: int) -> str:
     """Compact JSON text of ``payload``, or a typed error if it is not JSON or too large."""
     if not isinstance(payload, dict):
         raise InvalidInputError(f"{column} must be a JSON object, got {type(payload).__name__}")
+    if (depth := json_depth(payload, MAX_JSON_DEPTH)) > MAX_JSON_DEPTH:
+        raise InvalidInputError(
+            f"{column} is nested more than {MAX_JSON_DEPTH} deep (the limit); at least {depth}"
+        )
     try:
         text = json.dumps(payload, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
     except (TypeError, ValueError) as exc:
@@ -167,6 +203,7 @@ _SET_PAYLOAD = {
 
 class JobRepository(Repository):
     def create_job(self, job: JobCreate) -> JobRead:
+        job = schema_arg(job, JobCreate, "job")
         values: dict[str, Any] = job.model_dump(exclude_none=True)
         stmt = _INSERT
         if job.request_payload is not None:
@@ -209,8 +246,8 @@ class JobRepository(Repository):
         self, clerk_user_id: str, status: str | None = None, limit: int = 20
     ) -> list[JobRead]:
         """The user's most recent jobs, newest first, optionally of one status."""
-        if limit < 1:
-            raise InvalidInputError(f"limit must be at least 1, got {limit}")
+        clerk_user_id = user_key(clerk_user_id)
+        limit = count_arg(limit, "limit")
         stmt = select(JOBS).where(JOBS.c.clerk_user_id == clerk_user_id)
         if status is not None:
             stmt = stmt.where(JOBS.c.status == validate(STATUS, status, "job status"))
@@ -230,7 +267,7 @@ class JobRepository(Repository):
     def update(self, job_id: uuid.UUID | str, changes: JobUpdate) -> JobRead:
         """Set payloads and the error message (status changes use the transitions)."""
         key = parse_uuid(job_id, "job id")
-        values: dict[str, Any] = changes.changes()
+        values: dict[str, Any] = schema_arg(changes, JobUpdate, "changes").changes()
         for column in PAYLOAD_COLUMNS:
             if values.get(column) is not None:
                 text = encode_payload(column, values[column], self._db.max_payload_bytes)
@@ -267,6 +304,7 @@ class JobRepository(Repository):
 
     def fail(self, job_id: uuid.UUID | str, error_message: str) -> JobRead:
         """pending or running -> failed; records the error and ``completed_at``."""
+        error_message = validate(ERROR_MESSAGE, error_message, "error_message")
         return self._transition(job_id, "failed", error_message=error_message)
 
     def update_status(

@@ -19,7 +19,7 @@ from sqlalchemy import Row, Select, Text, bindparam, cast, func, select
 
 from alex_db.errors import NotFoundError
 from alex_db.models import Account, Instrument, Job, Position, User
-from alex_db.repositories.base import Repository, parse_uuid, table_of
+from alex_db.repositories.base import Repository, parse_uuid, table_of, user_key
 from alex_db.schemas import (
     InstrumentRead,
     Portfolio,
@@ -206,7 +206,8 @@ _OWNER_BY_JOB = _OWNER.join(JOBS, JOBS.c.clerk_user_id == USERS.c.clerk_user_id)
 class PortfolioRepository(Repository):
     def load(self, clerk_user_id: str) -> Portfolio:
         """The user's whole portfolio (an unknown user raises ``NotFoundError``)."""
-        return self._build(_OWNER_BY_ID, clerk_user_id, NotFoundError("user", clerk_user_id))
+        key = user_key(clerk_user_id)
+        return self._build(_OWNER_BY_ID, key, NotFoundError("user", key))
 
     def for_job(self, job_id: uuid.UUID | str) -> Portfolio:
         """The portfolio of the user a job runs for (an unknown job raises ``NotFoundError``)."""

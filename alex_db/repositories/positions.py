@@ -17,6 +17,7 @@ from alex_db.repositories.base import (
     delete_one,
     parse_uuid,
     read_model,
+    schema_arg,
     table_of,
     update_one,
 )
@@ -85,6 +86,7 @@ class PositionRepository(Repository):
 
     def update(self, position_id: uuid.UUID | str, changes: PositionUpdate) -> PositionRead:
         key = parse_uuid(position_id, "position id")
+        changes = schema_arg(changes, PositionUpdate, "changes")
         with self._write(key=key) as ex:
             row = update_one(
                 ex, POSITIONS, POSITIONS.c.id == key, changes.changes(), entity="position", key=key

@@ -30,6 +30,7 @@ from alex_db.repositories.base import (
     fetch_by_key,
     read_model,
     retried,
+    schema_arg,
     table_of,
     validate,
 )
@@ -103,8 +104,7 @@ class PriceHistoryRepository(Repository):
         """
         latest: dict[tuple[str, dt.date], PriceRow] = {}
         for row in rows:
-            if not isinstance(row, PriceHistoryCreate):
-                raise InvalidInputError(f"record_prices takes PriceHistoryCreate, got {type(row)}")
+            schema_arg(row, PriceHistoryCreate, "each of rows")
             latest[(row.symbol, row.date)] = (row.symbol, row.date, row.close_price, row.volume)
         if not latest:
             return 0
