@@ -26,6 +26,7 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    field_validator,
     model_validator,
 )
 
@@ -133,6 +134,15 @@ class WriteSchema(BaseModel):
     """Strict input: unknown fields are an error, not silently dropped."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul(cls, value: object) -> object:
+        # PostgreSQL text cannot hold NUL: psycopg refuses it unsent, the Data API sends it
+        # and the server refuses it. Refused here, the same on both backends.
+        if isinstance(value, str) and "\x00" in value:
+            raise ValueError("text cannot contain the NUL character")
+        return value
 
 
 class UpdateSchema(WriteSchema):

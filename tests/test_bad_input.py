@@ -142,6 +142,7 @@ BAD_CALLS = [
     bad("users.create_user", {"clerk_user_id": "n"}, named="user"),
     bad("users.delete", BIG, named="clerk_user_id"),
     bad("users.delete", ["u"], named="clerk_user_id"),
+    bad("users.find_by_clerk_id", "nul\x00", named="clerk_user_id"),
     # accounts
     bad("accounts.create_account", 5, NEW_ACCOUNT, named="clerk_user_id"),
     bad("accounts.create_account", BIG, NEW_ACCOUNT, named="clerk_user_id"),
@@ -195,6 +196,8 @@ BAD_CALLS = [
     bad("jobs.update_report", JOB, [1], named="report_payload"),
     bad("jobs.update_summary", JOB, {BIG: 1}, named="summary_payload", error=PayloadTooLargeError),
     bad("jobs.update_status", JOB, BIG, named="status"),
+    bad("jobs.update_report", JOB, {"a": ["\x00"]}, named="report_payload"),
+    bad("jobs.update_charts", JOB, {"\\\x00": 1}, named="charts_payload"),
     bad("jobs.create_job", {"clerk_user_id": USER}, named="job"),
     bad("jobs.start", "nope", named="job id", error=InvalidIdError),
     # portfolio
@@ -208,6 +211,9 @@ BAD_CALLS = [
 
 
 def test_the_schemas_hold_the_same_limits() -> None:
+    with pytest.raises(ValidationError, match="NUL"):
+        UserCreate(clerk_user_id="u", display_name="a\x00b")
+    assert JobUpdate(report_payload={"k": "\\u0000"}).report_payload == {"k": "\\u0000"}
     with pytest.raises(ValidationError, match="16384"):
         JobUpdate(error_message=BIG)
     JobUpdate(error_message="x" * MAX_ERROR_MESSAGE_CHARS)
@@ -308,3 +314,8 @@ def test_integers_beyond_int64_reach_the_database_on_both_backends(db: Database)
         with pytest.raises(sa_exc.DataError, match="out of range"), db.transaction() as inner:
             inner.session.execute(text("SELECT CAST(:v AS bigint)"), {"v": 2**63})
         assert tx.session.execute(text("SELECT 1")).scalar() == 1  # the savepoint took it
+
+
+def test_text_that_only_looks_like_a_nul_is_stored(db: Database, seeded: Seed) -> None:
+    looks_like = {"backslash u0000": "\\u0000", "\\u0000": 1}
+    assert db.jobs.update_report(seeded.job, looks_like).report_payload == looks_like

@@ -135,6 +135,8 @@ def text_arg(value: object, what: str, column: ColumnElement[Any]) -> str:
         raise InvalidInputError(
             f"{what} is {len(value):,} characters; the column holds at most {limit}"
         )
+    if "\x00" in value:
+        raise InvalidInputError(f"{what} contains a NUL character, which text cannot hold")
     if not value.isascii():
         try:
             value.encode("utf-8")

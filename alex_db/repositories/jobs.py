@@ -10,6 +10,7 @@ each other's results.
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import Iterable
 from typing import Any
@@ -86,6 +87,11 @@ PAYLOAD_COLUMNS = (
 )
 
 
+# A NUL character as JSON writes it (\u0000 after an even number of backslashes):
+# jsonb cannot store it (PostgreSQL text never holds NUL).
+_JSON_NUL = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
+
+
 def json_depth(value: object, stop_after: int) -> int:
     """How deeply objects and arrays nest in ``value`` (iterative, so a payload nested
     far beyond Python's recursion limit is measured too), counting no further than
@@ -127,6 +133,8 @@ def encode_payload(column: str, payload: Any, limit: int) -> str:
         ) from None
     if size > limit:
         raise PayloadTooLargeError(column, size, limit)
+    if "\\u0000" in text and _JSON_NUL.search(text):
+        raise InvalidInputError(f"{column} contains a NUL character, which jsonb cannot store")
     return text
 
 
