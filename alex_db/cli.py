@@ -691,3 +691,34 @@ def load_prices(
 
 if __name__ == "__main__":  # pragma: no cover - `python -m alex_db.cli`
     app()
+
+
+# --- check-code -----------------------------------------------------------------------
+
+
+@app.command("check-code")
+def check_code(
+    paths: Annotated[
+        list[Path],
+        typer.Argument(help="Python files or directories of a service to check.", exists=True),
+    ],
+) -> None:
+    """List the old `src` API calls left in a service (file:line, old call, replacement);
+    exits 1 while any remain, so a service's CI can track its migration."""
+    from alex_db.compat.check import check_paths
+
+    findings = check_paths(paths)
+    console = _console()
+    for finding in findings:
+        console.print(Text(str(finding)))
+    files = len({f.path for f in findings})
+    if findings:
+        console.print(
+            Text(
+                f"{len(findings)} old API use(s) in {files} file(s); "
+                "see docs/migrating-from-src.md",
+                style="bold",
+            )
+        )
+        raise typer.Exit(1)
+    console.print(Text("No old API uses found.", style="green"))

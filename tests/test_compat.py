@@ -10,13 +10,17 @@ import re
 import uuid
 import warnings
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
 from alex_db import Database as CoreDatabase
 from alex_db import compat
+from alex_db.cli import app
 from alex_db.compat import Database, InstrumentCreate
+from alex_db.compat.check import check_paths
 from alex_db.compat.deprecation import forget_call_sites
 from alex_db.errors import (
     AlexDBError,
@@ -556,3 +560,47 @@ def test_each_call_site_warns_once_with_its_replacement(legacy: Database) -> Non
     assert "db.jobs.find_by_user()" in messages[2]
     assert all(w.filename == __file__ for w in caught)
     assert all(w.category is DeprecationWarning for w in caught)
+
+
+# --- check-code -----------------------------------------------------------------------------
+
+SAMPLE = Path(__file__).parent / "compat_sample"
+
+
+def test_check_code_finds_every_old_call_in_the_sample_service() -> None:
+    found = [(Path(f.path).name, f.line, f.old) for f in check_paths([SAMPLE / "service"])]
+    assert found == [
+        ("handler.py", 2, "from src import Database"),
+        ("handler.py", 3, "from src.schemas import InstrumentCreate"),
+        ("handler.py", 9, "db.jobs.update_status()"),
+        ("handler.py", 10, "db.users.find_by_clerk_id()"),
+        ("handler.py", 11, "db.client.update()"),
+        ("handler.py", 12, "db.query_raw()"),
+        ("handler.py", 13, "db.jobs.update_report()"),
+        ("handler.py", 14, "db.users.db.insert()"),
+        ("handler.py", 15, "db.accounts.find_by_id()"),
+        ("helpers.py", 4, "db.positions.get_portfolio_value()"),
+    ]
+    assert check_paths([SAMPLE / "migrated"]) == []
+
+
+def test_check_code_command(tmp_path: Path) -> None:
+    runner = CliRunner()
+    result = runner.invoke(app, ["check-code", str(SAMPLE / "service")])
+    assert result.exit_code == 1, result.output
+    lines = result.output.splitlines()
+    assert lines[0].endswith(
+        "handler.py:2: from src import Database -> from alex_db import Database "
+        "(schemas from alex_db.schemas)"
+    )
+    assert any("handler.py:9: db.jobs.update_status() -> db.jobs.start(id)" in x for x in lines)
+    assert lines[-1].startswith("10 old API use(s) in 2 file(s)")
+    clean = runner.invoke(app, ["check-code", str(SAMPLE / "migrated")])
+    assert (clean.exit_code, clean.output.strip()) == (0, "No old API uses found.")
+    broken = tmp_path / "broken.py"
+    broken.write_text("def f(:\n")
+    result = runner.invoke(app, ["check-code", str(broken)])
+    assert result.exit_code == 1
+    assert "unparsable Python" in result.output
+    missing = runner.invoke(app, ["check-code", str(tmp_path / "nope")])
+    assert missing.exit_code == 2
