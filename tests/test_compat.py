@@ -29,6 +29,8 @@ from alex_db.errors import (
     InvalidInputError,
     InvalidReferenceError,
 )
+from alex_db.schemas import UserCreate
+from alex_db.testing.plugin import Backend
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -197,6 +199,35 @@ def test_the_old_arguments_and_variables_choose_the_backend(
     assert Database().core.settings.backend() == "postgres"
     # explicit ARNs win over DATABASE_URL
     assert Database(cluster_arn="c", secret_arn="s").core.settings.backend() == "dataapi"
+
+
+def test_the_old_variables_reach_the_database_on_both_backends(
+    alex_db_backend: Backend, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """``Database()`` configured only by the environment, as the services build it."""
+    monkeypatch.chdir(tmp_path)
+    for name in ("DATABASE_URL", "AURORA_CLUSTER_ARN", "AURORA_SECRET_ARN", "AWS_REGION"):
+        monkeypatch.delenv(name, raising=False)
+    settings = alex_db_backend.settings
+    if alex_db_backend.name == "postgres":
+        assert settings.database_url is not None
+        monkeypatch.setenv("DATABASE_URL", settings.database_url)
+    else:
+        assert settings.aurora_cluster_arn
+        assert settings.aurora_secret_arn
+        monkeypatch.setenv("AURORA_CLUSTER_ARN", settings.aurora_cluster_arn)
+        monkeypatch.setenv("AURORA_SECRET_ARN", settings.aurora_secret_arn)
+        monkeypatch.setenv("AURORA_DATABASE", settings.aurora_database)
+        monkeypatch.setenv("DEFAULT_AWS_REGION", "us-east-1")
+        monkeypatch.setenv("AWS_ENDPOINT_URL_RDS_DATA", str(settings.data_api_endpoint_url))
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
+    db = Database()
+    try:
+        assert db.core.settings.backend() == alex_db_backend.name
+        assert db.client.query("SELECT count(*) AS n FROM instruments WHERE false") == [{"n": 0}]
+    finally:
+        db.core.dispose()
 
 
 # --- db.users ---------------------------------------------------------------------------
@@ -539,6 +570,17 @@ def test_client_transactions_contain_their_statements(legacy: Database) -> None:
     assert legacy.users.find_by_clerk_id("inner_rolled_back") is None
     with pytest.raises(InvalidInputError, match="not the innermost"):
         client.commit_transaction(tid)
+
+
+def test_old_calls_join_an_alex_db_transaction(legacy: Database) -> None:
+    """Old and new calls side by side, in one unit of work (the way forward)."""
+    with pytest.raises(RuntimeError), legacy.core.transaction() as tx:
+        legacy.users.create_user("old_call")
+        tx.users.create_user(UserCreate(clerk_user_id="new_call"))
+        assert legacy.client.query("SELECT count(*) AS n FROM users") == [{"n": 2}]
+        raise RuntimeError
+    assert legacy.users.find_by_clerk_id("old_call") is None
+    assert legacy.core.users.find_by_clerk_id("new_call") is None
 
 
 # --- deprecation warnings -------------------------------------------------------------------

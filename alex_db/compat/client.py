@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import re
 import threading
 import uuid
@@ -39,7 +40,7 @@ from sqlalchemy import update as sa_update
 
 from alex_db.compat.config import configured
 from alex_db.compat.deprecation import deprecated
-from alex_db.errors import InvalidInputError
+from alex_db.errors import AlexDBError, InvalidInputError
 from alex_db.models import Base
 from alex_db.repositories.base import Repository, parse_uuid, shown
 
@@ -47,7 +48,9 @@ if TYPE_CHECKING:
     from alex_db.database import Database as CoreDatabase
     from alex_db.database import Transaction
 
-__all__ = ["DataAPIClient", "legacy_value"]
+__all__ = ["DataAPIClient", "legacy_value", "logger"]
+
+logger = logging.getLogger("alex_db.compat.client")
 
 Row = dict[str, Any]
 
@@ -368,7 +371,11 @@ class DataAPIClient:
         if not isinstance(sql, str):
             raise InvalidInputError(f"sql must be a string, got {type(sql).__name__}")
         values = bind_values(parameters)
-        return self._statements.run(sa_text(text_sql(sql, values)), values)
+        try:
+            return self._statements.run(sa_text(text_sql(sql, values)), values)
+        except AlexDBError as exc:  # logged as the old client logged, then raised
+            logger.error("Database error: %s", exc)
+            raise
 
     def execute(self, sql: str, parameters: object = None) -> dict[str, Any]:
         """One statement; the response in the rds-data shape (``records`` of Fields and
