@@ -646,3 +646,53 @@ def test_check_code_command(tmp_path: Path) -> None:
     assert "unparsable Python" in result.output
     missing = runner.invoke(app, ["check-code", str(tmp_path / "nope")])
     assert missing.exit_code == 2
+
+
+def test_every_old_call_warns_at_the_callers_line(legacy: Database) -> None:
+    """Each warning points at the service's line, never inside alex_db.compat."""
+    forget_call_sites()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        legacy.users.create_user("w")
+        legacy.instruments.create_instrument(spy())
+        account = legacy.accounts.create_account("w", "a")
+        legacy.positions.add_position(account, "SPY", 1)
+        job = legacy.jobs.create_job("w", "portfolio_analysis")
+        calls = [
+            lambda: legacy.users.find_by_clerk_id("w"),
+            lambda: legacy.users.find_by_id("w"),
+            lambda: legacy.users.find_all(),  # noqa: PLW0108 - a call site of its own
+            lambda: legacy.users.update("w", {}),
+            lambda: legacy.instruments.find_all(),  # noqa: PLW0108 - a call site of its own
+            lambda: legacy.instruments.find_by_symbol("SPY"),
+            lambda: legacy.instruments.find_by_type("etf"),
+            lambda: legacy.instruments.search(""),
+            lambda: legacy.accounts.find_by_user("w"),
+            lambda: legacy.positions.find_by_account(account),
+            lambda: legacy.positions.get_portfolio_value(account),
+            lambda: legacy.jobs.update_status(job, "running"),
+            lambda: legacy.jobs.update_report(job, {}),
+            lambda: legacy.jobs.update_charts(job, {}),
+            lambda: legacy.jobs.update_retirement(job, {}),
+            lambda: legacy.jobs.update_summary(job, {}),
+            lambda: legacy.jobs.find_by_user("w"),
+            lambda: legacy.jobs.create({"clerk_user_id": "w", "job_type": "risk_assessment"}),
+            lambda: legacy.client.query("SELECT 1 AS one"),
+            lambda: legacy.client.query_one("SELECT 1 AS one"),
+            lambda: legacy.client.execute("SELECT 1 AS one"),
+            lambda: legacy.client.insert("users", {"clerk_user_id": "w2"}),
+            lambda: legacy.client.update("users", {}, "true"),
+            lambda: legacy.client.delete("users", "clerk_user_id = :c", {"c": "w2"}),
+            lambda: legacy.execute_raw("SELECT 1"),
+            lambda: legacy.query_raw("SELECT 1"),
+            lambda: legacy.positions.delete(str(uuid.uuid4())),
+        ]
+        for call in calls:
+            call()
+        tid = legacy.client.begin_transaction()
+        legacy.client.commit_transaction(tid)
+        tid = legacy.client.begin_transaction()
+        legacy.client.rollback_transaction(tid)
+    assert len(caught) == 5 + len(calls) + 4
+    assert {w.filename for w in caught} == {__file__}
+    assert all("alex_db.compat:" in str(w.message) for w in caught)

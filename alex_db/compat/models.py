@@ -209,6 +209,9 @@ class Instruments(BaseModel):
         """Every instrument by symbol; ``limit`` and ``offset`` are applied (the old call
         accepted and ignored them)."""
         deprecated("db.instruments.find_all()", "db.instruments.find_all() of alex_db")
+        return self._find_all(limit, offset)
+
+    def _find_all(self, limit: int | None, offset: int) -> list[Row]:
         rows = [legacy_row(self._table, i) for i in self._core.instruments.find_all()]
         start = count_arg(offset, "offset", minimum=0)
         end = None if limit is None else start + count_arg(limit, "limit", minimum=0)
@@ -254,7 +257,7 @@ class Instruments(BaseModel):
         match themselves; best matches first). A blank query gives the first 20."""
         deprecated("db.instruments.search()", "db.instruments.search(text, limit=20)")
         if isinstance(query, str) and not query.strip():
-            return self.find_all(limit=20)
+            return self._find_all(20, 0)
         found = self._core.instruments.search(query, limit=20)
         return [legacy_row(self._table, i) for i in found]
 
@@ -375,7 +378,10 @@ class Jobs(BaseModel):
         return max(self._statements.run(stmt, {}, key=key).rowcount, 0)
 
     def _payload(self, name: str, job_id: str, payload: Any) -> int:
-        deprecated(f"db.jobs.{name}()", f"db.jobs.{name}() of alex_db (returns the JobRead)")
+        # depth 3: the call site is the caller of update_report(), not update_report()
+        deprecated(
+            f"db.jobs.{name}()", f"db.jobs.{name}() of alex_db (returns the JobRead)", depth=3
+        )
         try:
             getattr(self._core.jobs, name)(job_id, payload)
         except NotFoundError:
