@@ -30,7 +30,6 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 from sqlalchemy import URL, Connection, func, select, text
-from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import InstrumentedAttribute
 from typer.core import TyperGroup
 
@@ -38,6 +37,7 @@ from alex_db import migrations
 from alex_db.database import Database
 from alex_db.errors import (
     AlexDBError,
+    ConfigurationError,
     InvalidInputError,
     PostgresUnavailableError,
     UnsafeOperationError,
@@ -78,10 +78,8 @@ class _State:
             else:
                 try:
                     self._db = Database.from_url(self.database_url)
-                except ArgumentError as exc:
-                    raise InvalidInputError(
-                        f"--database-url is not a database URL: {exc}"
-                    ) from None
+                except ConfigurationError as exc:
+                    raise ConfigurationError(f"--database-url: {exc}") from None
         return self._db
 
     @property

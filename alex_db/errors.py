@@ -9,6 +9,7 @@ driver layer and exposes the same attributes (see :func:`integrity_details`).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -289,6 +290,11 @@ def translate_error(  # noqa: PLR0911 - one return per kind of error
             f"Aurora is resuming from auto-pause; nothing was written, retry shortly: {exc.orig}"
         )
     details = integrity_details(exc)
+    if missing := _MISSING_DATABASE.search(str(exc.orig)):
+        return ConfigurationError(
+            f'database "{missing.group(1)}" does not exist on the server; '
+            f"{_database_variable(exc)} names it"
+        )
     if details.sqlstate is not None and details.sqlstate.startswith("22"):
         return InvalidValueError(
             f"the database refused a value: {details.message}", details.sqlstate
@@ -302,6 +308,16 @@ def translate_error(  # noqa: PLR0911 - one return per kind of error
     return DatabaseOperationError(
         f"the database rejected the statement: {details.message}", details.sqlstate
     )
+
+
+_MISSING_DATABASE = re.compile(r'FATAL:\s+database "([^"]*)" does not exist')
+
+
+def _database_variable(exc: sa_exc.DBAPIError) -> str:
+    """The setting that chose the database, by the driver that reached the server."""
+    if type(exc.orig).__module__.startswith("alex_db.dataapi"):
+        return "AURORA_DATABASE (default alex)"
+    return "the path of DATABASE_URL (or --database-url)"
 
 
 def connection_lost(error: AlexDBError) -> bool:

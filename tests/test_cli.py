@@ -173,8 +173,8 @@ def test_an_unreachable_database_is_one_line_and_exit_code_1(tmp_path: Path) -> 
 def test_a_malformed_database_url_is_one_line_and_exit_code_1() -> None:
     output = failed(cli("not a url", "verify"))
     assert output.strip() == (
-        "error: --database-url is not a database URL: "
-        "Could not parse SQLAlchemy URL from given URL string"
+        "error: --database-url: the database URL does not parse; "
+        "expected postgresql://user:password@host:port/name"
     )
 
 
@@ -746,3 +746,26 @@ def test_load_prices_needs_a_migrated_database(empty_url: URL, tmp_path: Path) -
     path = write_csv(tmp_path, "symbol,date,close_price\nSPY,2025-01-02,580\n")
     output = failed(cli(empty_url, "load-prices", str(path)))
     assert "run `alex-db migrate` first" in output
+
+
+def test_a_url_for_another_database_is_one_line_and_exit_code_1() -> None:
+    output = failed(cli("mysql://root@127.0.0.1/x", "verify"))
+    assert output.strip() == (
+        "error: --database-url: alex_db runs on PostgreSQL through psycopg 3: the database "
+        "URL must start with postgresql:// (got mysql://)"
+    )
+
+
+@pytest.mark.parametrize("command", ["reset", "verify", "migrate"])
+def test_half_an_aurora_configuration_never_falls_back_to_the_embedded_server(
+    command: str,
+) -> None:
+    """The reported case: only AURORA_CLUSTER_ARN set, and `alex-db reset` ran on the
+    embedded server."""
+    output = failed(
+        cli(None, command, env={"AURORA_CLUSTER_ARN": "arn:aws:rds:us-east-1:1:cluster:c"})
+    )
+    assert output.strip() == (
+        "error: AURORA_CLUSTER_ARN is set but AURORA_SECRET_ARN is not: the Data API needs "
+        "both (or set DATABASE_URL for PostgreSQL directly)"
+    )

@@ -12,7 +12,13 @@ from typing import Any
 import pytest
 from sqlalchemy import URL, Engine, event, select, text
 
-from alex_db import Database, DatabaseConnectionError, InvalidIdError, NotFoundError
+from alex_db import (
+    ConfigurationError,
+    Database,
+    DatabaseConnectionError,
+    InvalidIdError,
+    NotFoundError,
+)
 from alex_db.config import Settings
 from alex_db.models import User
 from alex_db.schemas import AccountCreate, UserCreate
@@ -72,7 +78,8 @@ def test_database_url_wins_over_aurora_settings(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.delenv("DATABASE_URL")
     assert Settings().backend() == "dataapi"
     monkeypatch.delenv("AURORA_SECRET_ARN")
-    assert Settings().backend() == "embedded"
+    with pytest.raises(ConfigurationError, match="AURORA_SECRET_ARN is not"):
+        Settings().backend()  # half an Aurora configuration never falls back
 
 
 def test_a_transaction_commits_on_success(committed_db: Database) -> None:

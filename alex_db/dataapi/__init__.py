@@ -64,7 +64,7 @@ def make_client(settings: Settings, region: str | None = None) -> Any:
     """
     config = Config(
         retries={"total_max_attempts": 1},
-        connect_timeout=10,
+        connect_timeout=settings.connect_timeout_s,
         read_timeout=70,
         max_pool_connections=32,
     )
