@@ -39,6 +39,7 @@ from alex_db.errors import (
     AlexDBError,
     ConfigurationError,
     InvalidInputError,
+    NotMigratedError,
     PostgresUnavailableError,
     UnsafeOperationError,
     translated,
@@ -54,10 +55,6 @@ PRICE_COLUMNS = ("symbol", "date", "close_price")
 DEFAULT_CHUNK_SIZE = 10_000
 MAX_REPORTED_ERRORS = 20
 EXAMPLES = 3  # orphan keys quoted per problem
-
-
-class NotMigratedError(AlexDBError):
-    """The database is not at the latest migration, so a command cannot use it."""
 
 
 # --- the app, its state and its error handling ------------------------------------
@@ -155,7 +152,9 @@ def _require_head(connection: Connection) -> None:
     if current != head:
         where = "not migrated" if current is None else f"at revision {current}"
         raise NotMigratedError(
-            f"the database is {where}, the latest is {head}: run `alex-db migrate` first"
+            f"the database is {where}, the latest is {head}: run `alex-db migrate` first",
+            None if current is None else (current,),
+            head,
         )
 
 

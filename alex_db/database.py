@@ -24,15 +24,16 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager, nullcontext, suppress
 from contextvars import ContextVar
 from functools import cached_property
 from typing import Literal
 
-from sqlalchemy import URL, Connection, Engine
+from sqlalchemy import URL, Connection, Engine, text
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 
+from alex_db import migrations
 from alex_db.backend import Capabilities, capabilities_for
 from alex_db.config import Settings
 from alex_db.engine import make_engine, normalise_url, resolve_url
@@ -40,6 +41,7 @@ from alex_db.errors import (
     InvalidInputError,
     InvalidStateTransitionError,
     NotFoundError,
+    NotMigratedError,
     TransactionAbortedError,
     connection_lost,
     outcome_unknown,
@@ -80,6 +82,10 @@ def harmless(exc: BaseException) -> bool:
 
 
 Work = Literal["read", "write", "atomic"]
+
+_UNKNOWN = object()
+_UNDEFINED_TABLE = "42P01"
+_REVISIONS = text("SELECT version_num FROM alembic_version ORDER BY version_num")
 
 
 def _commit(commit: Callable[[], object]) -> None:
@@ -172,6 +178,7 @@ class Database:
         self._connection: Connection | None = None
         self._lock = threading.Lock()
         self._sessions: sessionmaker[Session] | None = None
+        self._schema_checked = False
 
     @classmethod
     def from_url(cls, url: str | URL, settings: Settings | None = None) -> Database:
@@ -227,6 +234,65 @@ class Database:
         if self._engine is not None and self._owns_engine:
             self._engine.dispose()
 
+    # --- the schema ---------------------------------------------------------------------
+
+    def check_schema(self) -> None:
+        """Raise ``NotMigratedError`` unless the database is at this alex_db's head
+        revision. Runs once, before the first facade call; on the Data API it reads the
+        revision the engine's bootstrap call already fetched (no call of its own)."""
+        if self._schema_checked:
+            return
+        head = migrations.head_revision()
+        dialect = self.engine.dialect
+        if self._connection is None and not hasattr(dialect, "schema_revisions"):
+            with translated(), self.engine.connect():
+                pass  # the engine's first connection reads the revisions (alex_db.engine)
+        found = getattr(dialect, "schema_revisions", _UNKNOWN)
+        if found != (head,):  # unknown, or maybe stale (migrated after the engine started)
+            found = self._schema_revisions()
+        if found is None:
+            raise NotMigratedError(
+                "the database is not migrated (it has no alex_db schema): run `alex-db migrate`",
+                None,
+                head,
+            )
+        if found != (head,):
+            known = migrations.known_revisions()
+            ahead = any(revision not in known for revision in found)
+            what = (
+                "which this alex_db's migrations do not know (did a newer alex_db migrate it?)"
+                if ahead
+                else f"the latest is {head}: run `alex-db migrate`"
+            )
+            raise NotMigratedError(
+                f"the database is at revision {', '.join(found) or '(none)'}, {what}",
+                found,
+                head,
+            )
+        self._schema_checked = True
+
+    def _schema_revisions(self) -> tuple[str, ...] | None:
+        """The revisions in alembic_version (None: the table is missing)."""
+
+        def read(conn: Connection) -> tuple[str, ...] | None:
+            try:
+                # In the caller's transaction (the fixtures'), a savepoint keeps a
+                # missing table from aborting it.
+                with conn.begin_nested() if conn.in_transaction() else nullcontext():
+                    rows = conn.execute(_REVISIONS).scalars().all()
+            except DBAPIError as exc:
+                if getattr(exc.orig, "sqlstate", None) == _UNDEFINED_TABLE:
+                    return None
+                raise
+            return tuple(str(r) for r in rows)
+
+        with translated():
+            if self._connection is not None:
+                return read(self._connection)
+            with self.engine.connect() as conn:
+                conn.execution_options(isolation_level="AUTOCOMMIT")
+                return read(conn)
+
     # --- the unit of work -------------------------------------------------------------
 
     def _session_factory(self) -> sessionmaker[Session]:
@@ -255,6 +321,7 @@ class Database:
         error the caller caught) rolls back and raises ``TransactionAbortedError``."""
         parent = self.current_transaction()
         if parent is None:
+            self.check_schema()
             session = self._session_factory()()
             tx = Transaction(self, session)
         else:

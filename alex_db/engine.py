@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from sqlalchemy import URL, Engine, create_engine, make_url
+from sqlalchemy import URL, Engine, create_engine, event, make_url
 from sqlalchemy.exc import ArgumentError
 
 from alex_db.config import Settings
@@ -69,4 +69,33 @@ def make_engine(url: str | URL, settings: Settings | None = None, **kwargs: Any)
         "connect_timeout": max(2, math.ceil(settings.connect_timeout_s)),
         **kwargs.pop("connect_args", {}),
     }
-    return create_engine(parsed, connect_args=connect_args, **kwargs)
+    engine = create_engine(parsed, connect_args=connect_args, **kwargs)
+    event.listen(engine, "first_connect", _read_schema_revisions(engine))
+    return engine
+
+
+_REVISIONS_SQL = "SELECT string_agg(version_num, ',') FROM alembic_version"
+
+
+def _read_schema_revisions(engine: Engine) -> Any:
+    """A first-connect hook that reads the schema's Alembic revisions with the rest of
+    the engine's first connection (as the Data API dialect does in its bootstrap call),
+    for :meth:`alex_db.Database.check_schema`."""
+
+    def read(dbapi_connection: Any, _record: Any) -> None:
+        import psycopg
+
+        try:
+            with dbapi_connection.cursor() as cursor:
+                cursor.execute(_REVISIONS_SQL)
+                row = cursor.fetchone()
+            revisions = tuple(row[0].split(",")) if row and row[0] else ()
+            engine.dialect.schema_revisions = revisions  # type: ignore[attr-defined]
+        except psycopg.errors.UndefinedTable:
+            engine.dialect.schema_revisions = None  # type: ignore[attr-defined]
+        except psycopg.Error:
+            pass  # left unknown: the Database asks again when it checks
+        finally:
+            dbapi_connection.rollback()
+
+    return read

@@ -138,6 +138,16 @@ class ConfigurationError(AlexDBError):
     """The settings do not describe a usable database (or the service refused them)."""
 
 
+class NotMigratedError(ConfigurationError):
+    """The database's schema is missing, or at another revision than this alex_db's
+    migrations: run ``alex-db migrate``. Checked once per engine, at first use."""
+
+    def __init__(self, message: str, found: tuple[str, ...] | None, head: str) -> None:
+        super().__init__(message)
+        self.found = found
+        self.head = head
+
+
 class ResultTooLargeError(AlexDBError):
     """A result does not fit in one Data API response (1 MiB), even one row at a time."""
 

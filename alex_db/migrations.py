@@ -6,6 +6,7 @@ an installed wheel carries the same files as ``alex_db/_alembic``.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -54,11 +55,20 @@ def configure_context(
     )
 
 
+@functools.cache
 def head_revision() -> str:
+    """The newest revision of alex_db's migrations (read once per process)."""
     head = ScriptDirectory.from_config(alembic_config()).get_current_head()
     if head is None:  # pragma: no cover - the repository always has revisions
         raise RuntimeError("no Alembic head revision")
     return head
+
+
+@functools.cache
+def known_revisions() -> frozenset[str]:
+    """Every revision of alex_db's migrations."""
+    scripts = ScriptDirectory.from_config(alembic_config())
+    return frozenset(s.revision for s in scripts.walk_revisions())
 
 
 def current_revision(connection: Connection) -> str | None:

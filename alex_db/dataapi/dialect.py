@@ -33,6 +33,7 @@ from sqlalchemy.dialects.postgresql import types as pg_types
 from sqlalchemy.dialects.postgresql.pg_catalog import INT2VECTOR, OIDVECTOR, PG_NODE_TREE
 from sqlalchemy.engine import Connection as SAConnection
 from sqlalchemy.engine.interfaces import DBAPIConnection, IsolationLevel
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql import sqltypes
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy_aurora_data_api import AuroraPostgresDataAPIDialect
@@ -147,6 +148,16 @@ class _NodeTree(sqltypes.TypeDecorator[str]):
 _VERSION = re.compile(r".*(?:PostgreSQL|EnterpriseDB) (\d+)\.?(\d+)?(?:\.(\d+))?")
 
 
+# The one bootstrap statement: what SQLAlchemy asks every new engine, and the schema's
+# Alembic revision (a database without alembic_version costs a second call: it is not
+# migrated, and the caller is about to be told so).
+_BOOTSTRAP = (
+    "SELECT pg_catalog.version(), current_schema(), "
+    "current_setting('standard_conforming_strings')"
+)
+_WITH_REVISIONS = ", (SELECT string_agg(version_num, ',') FROM alembic_version)"
+
+
 class AlexDataAPIDialect(AuroraPostgresDataAPIDialect):
     driver = "alexdataapi"
     supports_statement_cache = True
@@ -180,6 +191,10 @@ class AlexDataAPIDialect(AuroraPostgresDataAPIDialect):
         super().__init__(**kwargs)
         self._bootstrap: tuple[str, str, str] | None = None
 
+    # The schema's Alembic revisions, read in the bootstrap call (None: no alembic_version
+    # table); set by the first connection, for alex_db.Database.check_schema.
+    schema_revisions: tuple[str, ...] | None
+
     @classmethod
     def import_dbapi(cls) -> Any:
         return driver
@@ -197,13 +212,17 @@ class AlexDataAPIDialect(AuroraPostgresDataAPIDialect):
         previous = dbapi_connection.autocommit
         dbapi_connection.autocommit = True  # no transaction around the bootstrap read
         try:
-            row = connection.exec_driver_sql(
-                "SELECT pg_catalog.version(), current_schema(), "
-                "current_setting('standard_conforming_strings')"
-            ).one()
+            try:
+                row = connection.exec_driver_sql(_BOOTSTRAP + _WITH_REVISIONS).one()
+                revisions = tuple(str(row[3]).split(",")) if row[3] else ()
+            except DBAPIError as exc:
+                if getattr(exc.orig, "sqlstate", None) != "42P01":  # no alembic_version
+                    raise
+                row, revisions = connection.exec_driver_sql(_BOOTSTRAP).one(), None
         finally:
             dbapi_connection.autocommit = previous
         self._bootstrap = (str(row[0]), str(row[1]), str(row[2]))
+        self.schema_revisions = revisions
         super().initialize(connection)
 
     def _get_server_version_info(self, connection: SAConnection) -> tuple[int, ...]:

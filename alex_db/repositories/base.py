@@ -308,6 +308,8 @@ class Repository:
     @contextmanager
     def _unit(self, work: Work, key: object, *, deleting: bool) -> Iterator[Executor]:
         db = self._db
+        if not db._schema_checked:
+            db.check_schema()
         if work != "atomic" and db._connection is None and db.current_transaction() is None:
             # The common case, kept lean (point reads are measured against raw psycopg):
             # one statement in autocommit on a pooled connection of the same engine (its

@@ -36,6 +36,7 @@ from sqlalchemy.orm import Session
 from alex_db import migrations
 from alex_db.config import Settings
 from alex_db.database import Database
+from alex_db.engine import make_engine
 from alex_db.testing.postgres import (
     PostgresServer,
     PostgresUnavailableError,
@@ -119,7 +120,7 @@ class Backend:
 
     def make_engine(self, **kwargs: Any) -> Engine:
         if self.name == "postgres":
-            return create_engine(self.url, **kwargs)
+            return make_engine(self.url, self.settings, **kwargs)
         from alex_db.dataapi import data_api_url, make_data_api_engine
 
         # A real boto3 client, pointed at the emulator: botocore serialises the
