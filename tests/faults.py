@@ -55,7 +55,12 @@ class FaultProxy:
         return target.set(host="127.0.0.1", port=self.port, query=query)
 
     def close(self) -> None:
+        """Stop accepting: new connections are refused (the open ones stay)."""
         self._closed = True
+        # shutdown() first: close() alone leaves a thread blocked in accept() holding the
+        # socket, which goes on accepting.
+        with contextlib.suppress(OSError):
+            self._listener.shutdown(socket.SHUT_RDWR)
         self._listener.close()
 
     def _accept(self) -> None:

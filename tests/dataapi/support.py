@@ -1,7 +1,7 @@
 """Helpers for the emulator's contract tests: a thin layer over a real boto3 client.
 
 ``Api`` fills in the ARNs and strips ``ResponseMetadata`` so a test can compare
-the rest of a response with the contract field by field; ``fails`` returns the
+the rest of a response with docs/data-api.md field by field; ``fails`` returns the
 botocore ``ClientError`` of a call that must fail, with its raw HTTP status and
 headers still attached.
 """

@@ -1,4 +1,4 @@
-"""Errors: modelled shapes and statuses, known messages, SQL error text, ARNs, faults (contract §4, §5.4)."""
+"""Errors: modelled shapes and statuses, known messages, SQL error text, ARNs, faults (docs/data-api.md §4, §5.4)."""
 
 from __future__ import annotations
 
@@ -219,7 +219,7 @@ def test_constructor_rejects_malformed_arns(dataapi_url: Any) -> None:
 
 
 def test_sql_error_with_position(api: Api) -> None:
-    """§4.4: v2 layout `ERROR: <msg>; Position: n; SQLState: xxxxx` (the contract's own example)."""
+    """§4.4: v2 layout `ERROR: <msg>; Position: n; SQLState: xxxxx` (the example of docs/data-api.md)."""
     exc = api.execute_fails("SELECT * FROM no_such_table_xyz")
     assert error(exc) == (
         "DatabaseErrorException",
@@ -238,7 +238,7 @@ def test_sql_error_position_counts_in_the_clients_text(api: Api) -> None:
 
 
 def test_sql_error_with_hint(api: Api) -> None:
-    """§4.4: the contract's 42883 example, with Hint before Position."""
+    """§4.4: the 42883 example of docs/data-api.md, with Hint before Position."""
     exc = api.execute_fails("SELECT 1 WHERE 1 = 'x'::text")
     assert error(exc)[2] == (
         "ERROR: operator does not exist: integer = text; Hint: No operator matches the given name and "
@@ -299,7 +299,7 @@ def test_batch_errors_are_database_errors(api: Api, table: str) -> None:
 
 
 def test_auto_pause_simulation(start_emulator: Callable[..., DataAPIEmulator]) -> None:
-    """§5.4/§8 item 7: after an idle period the first Execute/Batch/Begin fails with
+    """§5.4/§8: after an idle period the first Execute/Batch/Begin fails with
     DatabaseResumingException and wakes the instance; calls during the resume fail too."""
     api = Api(start_emulator(EmulatorConfig(auto_pause_after=0.3, resume_duration=0.3)))
     assert api.value("SELECT 1") == {"longValue": 1}

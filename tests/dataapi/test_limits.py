@@ -1,4 +1,4 @@
-"""Limits, single statements and the statement timeout (contract §5.1, §5.3, §4.3)."""
+"""Limits, single statements and the statement timeout (docs/data-api.md §5.1, §5.3, §4.3)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Parameters: the Field union, typed string binding, typeHints, arrays (contract §2)."""
+"""Parameters: the Field union, typed string binding, typeHints, arrays (docs/data-api.md §2)."""
 
 from __future__ import annotations
 
@@ -65,7 +65,7 @@ def test_null_goes_into_any_column(api: Api, table: str) -> None:
 def test_uncast_string_into_typed_column_fails(
     api: Api, table: str, column: str, pg_type: str, value: str
 ) -> None:
-    """§2.2/§7 #1: a bare stringValue is a typed varchar; PostgreSQL will not convert it implicitly."""
+    """§2.2/§7: a bare stringValue is a typed varchar; PostgreSQL will not convert it implicitly."""
     exc = api.execute_fails(
         f"INSERT INTO {table} ({column}) VALUES (:v)", [param("v", stringValue=value)]
     )
@@ -161,7 +161,7 @@ def test_type_hints_fill_typed_columns(api: Api, table: str) -> None:
 @pytest.mark.parametrize(
     ("hint", "value"),
     [
-        ("TIMESTAMP", "2024-02-29T13:45:30"),  # ISO "T" separator (§7 #10)
+        ("TIMESTAMP", "2024-02-29T13:45:30"),  # ISO "T" separator (§7)
         ("TIMESTAMP", "2024-02-29 13:45:30+00:00"),  # zone offset
         ("TIMESTAMP", "2024-02-29"),
         ("DATE", "2024-02-29 00:00:00"),

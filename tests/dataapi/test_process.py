@@ -212,3 +212,61 @@ def test_calls_after_shutdown_fail_cleanly(start_emulator: Callable[..., DataAPI
     emulator.stop()
     with pytest.raises((EndpointConnectionError, ConnectionClosedError)):
         client.execute_statement(**arns, sql="SELECT 1")
+
+
+@pytest.mark.parametrize("run", range(6))
+def test_a_storm_of_signals_always_stops_it(dataapi_url: URL, run: int) -> None:
+    """It used to hang in 3 of 9 runs: the handler took a lock (threading.Event.set) and a
+    second signal arriving inside it deadlocked. Now the handler only sets a flag."""
+    with _serve("--database-url", _url(dataapi_url), "--port", "0") as (process, _):
+        for n in range(40):
+            process.send_signal(signal.SIGTERM if (n + run) % 2 else signal.SIGINT)
+            time.sleep(0.001 * (run % 3))
+        assert process.wait(timeout=15) == 0
+
+
+def test_an_unreachable_database_fails_the_command_at_once(tmp_path: Any) -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "alex_db.testing.dataapi",
+            "--database-url",
+            f"postgresql://nobody@/nowhere?host={tmp_path}",
+            "--port",
+            "0",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: the emulator's database 'nowhere' cannot be reached")
+    assert "Traceback" not in result.stderr
+
+
+def test_a_body_shorter_than_its_content_length_does_not_spin(
+    emulator: DataAPIEmulator,
+) -> None:
+    """A client declared 8,000,000 bytes, sent 1 KB and closed: the drain loop read b''
+    forever (a CPU at 100% after the client had gone)."""
+    import socket
+
+    host, port = "127.0.0.1", port_of(emulator)
+    for declared in (8_000_000, 2_000):  # over the request limit (drained), and under it
+        with socket.create_connection((host, port)) as client:
+            client.sendall(
+                b"POST /Execute HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                + f"Content-Length: {declared}\r\n\r\n".encode()
+                + b"x" * 1024
+            )
+            client.shutdown(socket.SHUT_WR)
+            client.settimeout(10)
+            while client.recv(65536):  # whatever it answers, it closes
+                pass
+    started = time.process_time()
+    time.sleep(1.0)
+    # The whole test process (the emulator's threads included) stays nearly idle.
+    assert time.process_time() - started < 0.5
+    assert Api(emulator).value("SELECT db FROM marker") == {"stringValue": "main"}

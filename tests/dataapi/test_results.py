@@ -1,4 +1,4 @@
-"""Results: Field mapping and text formats, columnMetadata, counts, JSON records (contract §3)."""
+"""Results: Field mapping and text formats, columnMetadata, counts, JSON records (docs/data-api.md §3)."""
 
 from __future__ import annotations
 
@@ -60,7 +60,7 @@ def test_scalar_result_fields(api: Api, expression: str, field: dict[str, Any]) 
 
 
 def test_timestamptz_is_utc_even_after_set_time_zone(api: Api) -> None:
-    """§3.1/§7 #8: timestamptz is converted to UTC and printed without an offset, whatever the session zone."""
+    """§3.1/§7: timestamptz is converted to UTC and printed without an offset, whatever the session zone."""
     transaction_id = api.begin()
     api.execute("SET TIME ZONE 'America/Los_Angeles'", transactionId=transaction_id)
     value = api.value(
@@ -340,7 +340,7 @@ def test_long_return_type_string(api: Api) -> None:
 
 
 def test_sqlalchemy_bootstrap_statements(api: Api) -> None:
-    """§6.2/§8 item 8: the statements SQLAlchemy's PG dialect runs on first connect are answered."""
+    """§6.2/§8: the statements SQLAlchemy's PG dialect runs on first connect are answered."""
     transaction_id = api.begin()
     version = api.value("select pg_catalog.version()", transactionId=transaction_id)
     assert version["stringValue"].startswith("PostgreSQL ")

@@ -1,4 +1,4 @@
-"""Transactions, sessions, concurrency, expiry and BatchExecute (contract §1.2, §1.3, §5.2, §5.5)."""
+"""Transactions, sessions, concurrency, expiry and BatchExecute (docs/data-api.md §1.2, §1.3, §5.2, §5.5)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,13 @@ from typing import Any
 import psycopg
 import pytest
 from botocore.exceptions import ClientError
+from sqlalchemy import URL
 
 from alex_db.testing.dataapi import DataAPIEmulator, EmulatorConfig
+from alex_db.testing.dataapi.backend import EmulatorStartError
+from tests.dataapi.conftest import libpq
 from tests.dataapi.support import Api, backends, error, make_client, param, port_of, wait_for
+from tests.faults import FaultProxy
 
 InThread = Callable[[Callable[[], Any]], AbstractContextManager[list[Any]]]
 
@@ -355,8 +359,28 @@ def test_transaction_max_lifetime(start_emulator: Callable[..., DataAPIEmulator]
     )
 
 
-def test_database_member_selects_the_database(api: Api, other_database: str) -> None:
-    """§1.1/§5.5: `database` picks a database on the same server, for calls and transactions."""
+def test_only_the_started_database_is_served(api: Api, other_database: str) -> None:
+    """The emulated cluster holds the database it was started for: another database on
+    the same server "does not exist" in it (it used to be served)."""
+    assert api.value("SELECT db FROM marker") == {"stringValue": "main"}
+    for operation, arguments in [
+        ("ExecuteStatement", {"sql": "SELECT db FROM marker"}),
+        ("BeginTransaction", {}),
+    ]:
+        exc = api.fails(operation, database=other_database, **arguments)
+        assert error(exc) == (
+            "DatabaseErrorException",
+            400,
+            f'FATAL: database "{other_database}" does not exist; SQLState: 3D000',
+        )
+
+
+def test_database_member_selects_the_database(
+    start_emulator: Callable[..., DataAPIEmulator], other_database: str
+) -> None:
+    """§1.1/§5.5: with serve_any_database, `database` picks a database on the same
+    server, for calls and transactions."""
+    api = Api(start_emulator(serve_any_database=True))
     assert api.value("SELECT db FROM marker") == {"stringValue": "main"}
     assert api.value("SELECT db FROM marker", database=other_database) == {"stringValue": "other"}
     transaction_id = api.begin(database=other_database)
@@ -384,9 +408,26 @@ def test_unknown_database(api: Api) -> None:
         )
 
 
-def test_unreachable_postgres(tmp_path: Any) -> None:
+def test_an_unreachable_database_fails_the_start(tmp_path: Any) -> None:
+    """It checks its database at start and fails fast, not at the first request."""
+    emulator = DataAPIEmulator(f"postgresql://nobody@/nowhere?host={tmp_path}")
+    with pytest.raises(EmulatorStartError, match="'nowhere' cannot be reached"):
+        emulator.start()
+    with pytest.raises(RuntimeError, match="not running"):
+        _ = emulator.endpoint_url
+
+
+def test_unreachable_postgres(dataapi_url: URL) -> None:
     """§4.1: when PostgreSQL cannot be reached the call fails with DatabaseUnavailableException (504)."""
-    with DataAPIEmulator(f"postgresql://nobody@/nowhere?host={tmp_path}") as emulator:
+    proxy = FaultProxy(dataapi_url)
+    with DataAPIEmulator(proxy.url(dataapi_url)) as emulator:
+        proxy.close()  # PostgreSQL is gone after the start: no new connection gets through
+        with psycopg.connect(libpq(dataapi_url), autocommit=True) as direct:
+            direct.execute(  # and the emulator's idle connections are cut
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE application_name = %s",
+                [f"alex-db-dataapi:{port_of(emulator)}"],
+            )
         client = make_client(emulator.endpoint_url, max_attempts=1)
         exc = Api(emulator, client).execute_fails("SELECT 1")
         assert error(exc) == ("DatabaseUnavailableException", 504, "")

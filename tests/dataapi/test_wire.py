@@ -1,4 +1,4 @@
-"""Routes, response shapes, the error wire format and request validation (contract §1, §4.2)."""
+"""Routes, response shapes, the error wire format and request validation (docs/data-api.md §1, §4.2)."""
 
 from __future__ import annotations
 

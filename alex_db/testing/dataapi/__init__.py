@@ -1,7 +1,7 @@
 """A local RDS Data API emulator in front of a real PostgreSQL (issue 4).
 
 It answers the ``rds-data`` REST-JSON operations the way Aurora Serverless v2
-does (see ``data-api-contract.md``), so code that talks to Aurora through boto3
+does (see ``docs/data-api.md``), so code that talks to Aurora through boto3
 or a SQLAlchemy Data API dialect can be tested locally::
 
     with DataAPIEmulator("postgresql://postgres@/app?host=/sock") as emu:

@@ -6,12 +6,13 @@ import argparse
 import logging
 import signal
 import sys
-import threading
+import time
 from types import FrameType
 
 from sqlalchemy import make_url
 from sqlalchemy.exc import ArgumentError
 
+from alex_db.testing.dataapi.backend import EmulatorStartError
 from alex_db.testing.dataapi.config import EmulatorConfig
 from alex_db.testing.dataapi.server import DataAPIEmulator
 
@@ -51,6 +52,11 @@ def main(argv: list[str] | None = None) -> int:
         help="simulate Serverless v2 auto-pause after this many idle seconds (default: off)",
     )
     parser.add_argument("--resume-duration", type=float, default=defaults.resume_duration)
+    parser.add_argument(
+        "--serve-any-database",
+        action="store_true",
+        help="let requests name any database on the server (default: only --database-url's)",
+    )
     parser.add_argument("--log-level", default="WARNING")
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(message)s")
@@ -62,10 +68,13 @@ def main(argv: list[str] | None = None) -> int:
         auto_pause_after=args.auto_pause_after,
         resume_duration=args.resume_duration,
     )
-    stop = threading.Event()
+    # A plain flag: a signal handler that takes a lock (threading.Event.set does) can
+    # deadlock when a second signal arrives while it holds it.
+    stopping = False
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
+        nonlocal stopping
+        stopping = True
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
@@ -76,15 +85,23 @@ def main(argv: list[str] | None = None) -> int:
         config=config,
         resource_arn=args.resource_arn,
         secret_arn=args.secret_arn,
+        serve_any_database=args.serve_any_database,
     )
-    with emulator:
+    try:
+        emulator.start()
+    except EmulatorStartError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    try:
         print(f"RDS Data API emulator for {_shown(args.database_url)}")
         print(f"endpoint_url: {emulator.endpoint_url}")
         print(f"resourceArn:  {emulator.resource_arn}")
         print(f"secretArn:    {emulator.secret_arn}")
         print("Ctrl-C stops it (open transactions are rolled back).", flush=True)
-        while not stop.wait(1.0):
-            pass
+        while not stopping:
+            time.sleep(0.2)
+    finally:
+        emulator.stop()
     print("stopped", flush=True)
     return 0
 

@@ -52,7 +52,7 @@ CAUSE_TERMINATED = "one previous call resulted in a termination of your transact
 
 def transaction_not_found(transaction_id: str, cause: str | None = None) -> ApiError:
     # v2 code per the model (TransactionNotFoundException, 404); the text is the
-    # v1 one, "Transaction <id> is not found[: <cause>]" (contract §4.3).
+    # v1 one, "Transaction <id> is not found[: <cause>]" (docs/data-api.md §4.3).
     message = f"Transaction {transaction_id} is not found"
     return ApiError("TransactionNotFoundException", f"{message}: {cause}" if cause else message)
 
@@ -99,9 +99,21 @@ class Transaction:
         self.failure: str | None = None  # the error that put it in the aborted state
 
 
+class EmulatorStartError(RuntimeError):
+    """The emulator cannot serve: its database does not answer."""
+
+
 class Backend:
-    def __init__(self, database_url: str, config: EmulatorConfig, application_name: str) -> None:
+    def __init__(
+        self,
+        database_url: str,
+        config: EmulatorConfig,
+        application_name: str,
+        *,
+        serve_any_database: bool = False,
+    ) -> None:
         self.config = config
+        self.serve_any_database = serve_any_database
         self.types = TypeCatalog()
         params = conninfo_to_dict(database_url)
         self.default_database = str(params.get("dbname") or params.get("user") or "postgres")
@@ -128,7 +140,26 @@ class Backend:
 
     # -- connections -------------------------------------------------------
 
+    def check(self) -> None:
+        """Fail now, with PostgreSQL's reason, if the database cannot be reached."""
+        try:
+            conn = psycopg.connect(
+                make_conninfo(self._conninfo, dbname=self.default_database), connect_timeout=10
+            )
+        except psycopg.OperationalError as exc:
+            reason = " ".join(str(exc).split())
+            raise EmulatorStartError(
+                f"the emulator's database {self.default_database!r} cannot be reached: {reason}"
+            ) from None
+        conn.close()
+
     def _connect(self, database: str) -> Connection:
+        if database != self.default_database and not self.serve_any_database:
+            # The emulated cluster holds one database; others do not exist in it.
+            raise ApiError(
+                "DatabaseErrorException",
+                f'FATAL: database "{database}" does not exist; SQLState: 3D000',
+            )
         try:
             conn = psycopg.connect(
                 make_conninfo(self._conninfo, dbname=database),
@@ -404,7 +435,7 @@ class Backend:
 
 
 def _timeout(seconds: float, backend_pid: int, *, running: bool) -> ApiError:
-    # The service's text is not documented (contract §5.3); the code and the
+    # The service's text is not documented (docs/data-api.md §5.3); the code and the
     # dbConnectionId member are the model's.
     fate = "keeps running (continueAfterTimeout)" if running else "was cancelled"
     return ApiError(

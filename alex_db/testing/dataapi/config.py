@@ -1,4 +1,4 @@
-"""Limits and timings of the emulator; every default is the service's (contract §5)."""
+"""Limits and timings of the emulator; every default is the service's (docs/data-api.md §5)."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ class EmulatorConfig:
     include_error_detail: bool = False
     # Idle autocommit connections kept per database (each call still gets a clean session).
     idle_connections: int = 4
-    # Serverless v2 auto-pause (contract §5.4), off by default: after this many seconds
+    # Serverless v2 auto-pause (docs/data-api.md §5.4), off by default: after this many seconds
     # without a call and with no open transaction the "instance" pauses, and the next
     # Execute/Batch/Begin fails with DatabaseResumingException, as do those within
     # `resume_duration` seconds after it.

@@ -1,8 +1,8 @@
 """Errors as the service sends them: a code, an HTTP status and a ``{"message"}`` body.
 
-The table is the botocore model's (contract §4.1). ``ValidationException`` and
+The table is the botocore model's (docs/data-api.md §4.1). ``ValidationException`` and
 the other codes the model does not name are what v2 sends for malformed
-requests (contract §4.3); botocore turns them into a plain ``ClientError``.
+requests (docs/data-api.md §4.3); botocore turns them into a plain ``ClientError``.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ class Shape:
     has_message: bool = True
 
 
-# Contract §4.1, one row per modelled error shape.
+# docs/data-api.md §4.1, one row per modelled error shape.
 MODELLED: dict[str, Shape] = {
     "AccessDeniedException": Shape(403, _ALL6),
     "BadRequestException": Shape(400, _ALL6),
@@ -112,7 +112,7 @@ def database_error(
     include_detail: bool,
     position_map: Callable[[int], int] | None = None,
 ) -> ApiError:
-    """A PostgreSQL error in the v2 layout (contract §4.4).
+    """A PostgreSQL error in the v2 layout (docs/data-api.md §4.4).
 
     ``ERROR: <msg>; [Detail: ...;] [Hint: ...;] [Position: n;] [Where: ...;] SQLState: xxxxx``.
     The v2 samples captured from the service carry no ``Detail`` even where

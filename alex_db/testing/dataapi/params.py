@@ -1,4 +1,4 @@
-"""Bind ``SqlParameter`` values with the PostgreSQL types the service uses (contract §2).
+"""Bind ``SqlParameter`` values with the PostgreSQL types the service uses (docs/data-api.md §2).
 
 The service sits on JDBC: ``longValue`` arrives as ``bigint``, ``doubleValue``
 as ``double precision``, ``blobValue`` as ``bytea``, ``isNull`` as an untyped
@@ -72,7 +72,7 @@ class _HintedDumper(Dumper):
         return str(obj).encode()
 
 
-# Documented formats (contract §2.3). The docs show at most three fractional
+# Documented formats (docs/data-api.md §2.3). The docs show at most three fractional
 # digits; JDBC's Timestamp.valueOf, which the service appears to use, takes up
 # to nine, so up to nine are accepted (unconfirmed). A "T" separator or a zone
 # offset is outside the documented format and is rejected rather than silently

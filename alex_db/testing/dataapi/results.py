@@ -1,4 +1,4 @@
-"""Turn a PostgreSQL result into the service's response (contract §3).
+"""Turn a PostgreSQL result into the service's response (docs/data-api.md §3).
 
 Rows are read as PostgreSQL's text output (the session runs with
 ``TimeZone=UTC``, ``DateStyle=ISO``, ``bytea_output=hex``), which already has
@@ -49,7 +49,7 @@ class TypeInfo:
 
 _UNKNOWN_LENGTH = 2**31 - 1  # PgJDBC's "unknown length" for unbounded types
 
-# Scalar types the service lists as supported (contract §3.1), plus the ones it
+# Scalar types the service lists as supported (docs/data-api.md §3.1), plus the ones it
 # names as unsupported so their message carries PgJDBC's spelling.
 _SCALARS: dict[int, TypeInfo] = {
     info_oid: TypeInfo(name, kind, jdbc)
@@ -211,7 +211,7 @@ def _utc_text(text: str) -> str:
 
 
 def _compact_json(text: str) -> str:
-    # v2 re-serializes JSON compactly (contract §3.1); Jackson keeps non-ASCII as is.
+    # v2 re-serializes JSON compactly (docs/data-api.md §3.1); Jackson keeps non-ASCII as is.
     return json.dumps(json.loads(text), separators=(",", ":"), ensure_ascii=False)
 
 
@@ -388,7 +388,8 @@ _CASE_INSENSITIVE = {
 
 
 def column_metadata(column: Column, attribute: Attribute | None) -> dict[str, Any]:
-    """One ColumnMetadata, with the values PgJDBC's ResultSetMetaData gives (contract §3.2)."""
+    """One ColumnMetadata, with the values PgJDBC's ResultSetMetaData gives (§3.2 of
+    docs/data-api.md)."""
     info = column.info
     auto = attribute is not None and attribute.auto_increment
     type_name = _SERIAL.get(info.name, info.name) if auto else info.name
@@ -464,7 +465,7 @@ def render_records(
 def render_json(
     result: PGresult, columns: list[Column], options: ResultOptions, limit: int
 ) -> bytes:
-    """The ExecuteStatement body with ``formatRecordsAs: JSON`` (contract §3.4)."""
+    """The ExecuteStatement body with ``formatRecordsAs: JSON`` (docs/data-api.md §3.4)."""
     names = [c.name for c in columns]
     if len(set(names)) != len(names):
         # The doc says duplicate column names fail; the code is not stated.

@@ -1,6 +1,6 @@
 """The HTTP side: rds-data's REST-JSON routes, plus ``/_emulator/...`` to drive it.
 
-Errors travel as botocore expects them (contract §4.2): the code in the
+Errors travel as botocore expects them (docs/data-api.md §4.2): the code in the
 ``x-amzn-ErrorType`` header, ``{"message": ...}`` in the body, the model's
 HTTP status.
 """
@@ -117,10 +117,18 @@ class _Handler(BaseHTTPRequestHandler):
         head = len(self.requestline) + 4 + sum(len(k) + len(v) + 4 for k, v in self.headers.items())
         size, limit = head + length, self.server.emulator.config.max_request_bytes
         if size <= limit:
-            return self.rfile.read(length)
+            body = self.rfile.read(length)
+            if len(body) < length:  # the client closed before sending it all: nobody to answer
+                self.close_connection = True
+                return None
+            return body
         while length > 0:  # drain it, so the client reads our answer instead of a reset
-            length -= len(self.rfile.read(min(length, 1 << 16)))
-        # The front end's answer is not documented (contract §5.1): 413 with a
+            chunk = self.rfile.read(min(length, 1 << 16))
+            if not chunk:  # the client is gone (it declared more than it sent)
+                self.close_connection = True
+                return None
+            length -= len(chunk)
+        # The front end's answer is not documented (docs/data-api.md §5.1): 413 with a
         # code of its own, like other AWS front ends.
         self._send_error(
             ApiError(
@@ -217,9 +225,12 @@ class _Handler(BaseHTTPRequestHandler):
 class DataAPIEmulator:
     """A local RDS Data API (rds-data) in front of a real PostgreSQL.
 
-    ``database_url`` is the server and default database (a SQLAlchemy URL with
-    any driver, or a libpq URL); the ``database`` member of a request selects
-    another database on the same server. Without ``resource_arn``/``secret_arn``
+    ``database_url`` is the server and the database the emulated cluster holds (a
+    SQLAlchemy URL with any driver, or a libpq URL). A request's ``database`` member
+    may name only that database (any other "does not exist" in this cluster), unless
+    ``serve_any_database`` lets it select any database on the same server. The
+    database is checked at ``start()``: one that cannot be reached fails there, not at
+    the first request. Without ``resource_arn``/``secret_arn``
     any well-formed cluster/secret ARN pair is accepted and the properties give
     a ready-made pair; with them, only that pair is.
     """
@@ -233,9 +244,11 @@ class DataAPIEmulator:
         config: EmulatorConfig | None = None,
         resource_arn: str | None = None,
         secret_arn: str | None = None,
+        serve_any_database: bool = False,
     ) -> None:
         self.config = config or EmulatorConfig()
         self._database_url = libpq_url(database_url)
+        self._serve_any_database = serve_any_database
         self._host = host
         self._port = port
         self._resource_arn = resource_arn
@@ -252,8 +265,17 @@ class DataAPIEmulator:
         httpd = _HttpServer((self._host, self._port), self)
         port = httpd.server_address[1]
         backend = Backend(
-            self._database_url, self.config, application_name=f"alex-db-dataapi:{port}"
+            self._database_url,
+            self.config,
+            application_name=f"alex-db-dataapi:{port}",
+            serve_any_database=self._serve_any_database,
         )
+        try:
+            backend.check()
+        except BaseException:
+            backend.close()
+            httpd.server_close()
+            raise
         self._service = Service(backend, self.config, self._resource_arn, self._secret_arn)
         self._httpd = httpd
         self._thread = threading.Thread(

@@ -36,7 +36,7 @@ _CLUSTER_ARN = re.compile(r"arn:aws[a-z-]*:rds:[a-z0-9-]+:\d{12}:cluster:[A-Za-z
 _SECRET_ARN = re.compile(r"arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[\w/+=.@!-]+")
 
 _ARN = (str, True, 11, 570)
-# Request members per operation: (type, required, min length, max length) (contract §1).
+# Request members per operation: (type, required, min length, max length) (docs/data-api.md §1).
 _MEMBERS: dict[str, dict[str, tuple[type, bool, int, int | None]]] = {
     errors.EXECUTE: {
         "resourceArn": _ARN,
@@ -197,7 +197,7 @@ class Service:
         if not isinstance(request, dict):
             raise ApiError("SerializationException", "The request body must be a JSON object")
         if operation == errors.EXECUTE_SQL:
-            # Deprecated and unsupported on v2 (contract §1.4); the v2 code is
+            # Deprecated and unsupported on v2 (docs/data-api.md §1.4); the v2 code is
             # unconfirmed, BadRequestException is modelled for the operation.
             raise ApiError(
                 "BadRequestException",
@@ -247,7 +247,7 @@ class Service:
             if value is not None and value not in allowed:
                 raise constraint(path, value, f"satisfy enum value set: [{', '.join(allowed)}]")
         if "schema" in request:
-            raise validation("The schema parameter isn't supported")  # v2 (contract §4.3)
+            raise validation("The schema parameter isn't supported")  # v2 (docs/data-api.md §4.3)
 
     def _check_access(self, operation: str, request: dict[str, Any]) -> None:
         resource, secret = request["resourceArn"], request["secretArn"]
@@ -258,7 +258,7 @@ class Service:
             raise validation(f"Invalid resource ARN: {resource}")
         if self._only_resource is not None and resource != self._only_resource:
             # A cluster the service cannot reach over the Data API: the error users
-            # report for a wrong or disabled cluster (contract §4.3).
+            # report for a wrong or disabled cluster (docs/data-api.md §4.3).
             raise ApiError(
                 "HttpEndpointNotEnabledException",
                 f"HttpEndpoint is not enabled for cluster {cluster}",
@@ -362,7 +362,7 @@ class Service:
                 raise self._db_error(exc, parsed) from exc
             result = cursor.pgresult
             if result is None or result.status != ExecStatus.TUPLES_OK:
-                # DML and DDL: no columnMetadata even when asked for (contract §3.2).
+                # DML and DDL: no columnMetadata even when asked for (docs/data-api.md §3.2).
                 return _dumps(
                     {"generatedFields": [], "numberOfRecordsUpdated": max(cursor.rowcount, 0)}
                 )
@@ -409,7 +409,7 @@ class Service:
                             conn.execute("COMMIT")
             except psycopg.Error as exc:
                 raise self._db_error(exc, parsed) from exc
-            # generatedFields are always empty on Aurora PostgreSQL (contract §1.2).
+            # generatedFields are always empty on Aurora PostgreSQL (docs/data-api.md §1.2).
             return (
                 b'{"updateResults":[' + b",".join([b'{"generatedFields":[]}'] * len(rows)) + b"]}"
             )
