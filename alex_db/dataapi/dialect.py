@@ -152,8 +152,7 @@ _VERSION = re.compile(r".*(?:PostgreSQL|EnterpriseDB) (\d+)\.?(\d+)?(?:\.(\d+))?
 # Alembic revision (a database without alembic_version costs a second call: it is not
 # migrated, and the caller is about to be told so).
 _BOOTSTRAP = (
-    "SELECT pg_catalog.version(), current_schema(), "
-    "current_setting('standard_conforming_strings')"
+    "SELECT pg_catalog.version(), current_schema(), current_setting('standard_conforming_strings')"
 )
 _WITH_REVISIONS = ", (SELECT string_agg(version_num, ',') FROM alembic_version)"
 

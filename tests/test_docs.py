@@ -1,0 +1,38 @@
+"""The project stands on its own: every document its code and docs cite is in the
+repository, and none of them points outside it."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CITED = re.compile(r"\bdocs/[\w.-]+\.md\b")
+
+
+def sources() -> list[Path]:
+    found = [ROOT / "README.md", ROOT / "bench" / "README.md"]
+    for folder in ("alex_db", "tests", "docs", "bench"):
+        found += sorted((ROOT / folder).rglob("*.py")) + sorted((ROOT / folder).rglob("*.md"))
+    return [p for p in found if p.is_file() and p != Path(__file__)]
+
+
+def test_every_cited_document_is_in_the_repository() -> None:
+    cited: dict[str, list[str]] = {}
+    for path in sources():
+        for name in CITED.findall(path.read_text(encoding="utf-8")):
+            cited.setdefault(name, []).append(str(path.relative_to(ROOT)))
+    assert "docs/data-api.md" in cited
+    assert "docs/migrating-from-src.md" in cited
+    missing = {name: where for name, where in cited.items() if not (ROOT / name).is_file()}
+    assert missing == {}
+
+
+def test_nothing_points_outside_the_repository() -> None:
+    outside = re.compile(r"\.\./shared|data-api-contract|legacy-api\.md|contract §")
+    offenders = [
+        str(path.relative_to(ROOT))
+        for path in sources()
+        if outside.search(path.read_text(encoding="utf-8"))
+    ]
+    assert offenders == []
