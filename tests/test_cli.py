@@ -614,6 +614,25 @@ def test_demo_with_nothing_configured_uses_the_embedded_server(tmp_path: Path) -
         check_demo_output(completed.stdout)
         assert (data / "PG_VERSION").is_file()  # the server's data lives in ALEX_DB_HOME
         assert "/alex?host=" in completed.stdout.splitlines()[0]
+        said = " ".join(completed.stdout.split())
+        assert f"The embedded PostgreSQL keeps running from {data}" in said
+        assert "`alex-db server stop` stops it" in said
+
+        # it can be seen, and stopped, by commands that start nothing
+        status = run_alex_db("server", "status", cwd=tmp_path, ALEX_DB_HOME=str(data.parent))
+        assert status.returncode == 0, status.stderr
+        found = re.search(r"running \(pid (\d+)\)", status.stdout)
+        assert found, status.stdout
+        pid = int(found.group(1))
+        assert "postgresql://postgres@/alex?host=" in status.stdout
+        stop = run_alex_db("server", "stop", cwd=tmp_path, ALEX_DB_HOME=str(data.parent))
+        assert stop.returncode == 0, stop.stderr
+        assert f"Stopped the embedded PostgreSQL (pid {pid})" in " ".join(stop.stdout.split())
+        assert not Path(f"/proc/{pid}").exists()
+        after = run_alex_db("server", "status", cwd=tmp_path, ALEX_DB_HOME=str(data.parent))
+        assert "stopped" in after.stdout
+        again = run_alex_db("server", "stop", cwd=tmp_path, ALEX_DB_HOME=str(data.parent))
+        assert "is not running" in " ".join(again.stdout.split())
     finally:
         if (data / "postmaster.pid").exists():
             # The demo leaves its server running for the next command; stop this one.
@@ -769,3 +788,10 @@ def test_half_an_aurora_configuration_never_falls_back_to_the_embedded_server(
         "error: AURORA_CLUSTER_ARN is set but AURORA_SECRET_ARN is not: the Data API needs "
         "both (or set DATABASE_URL for PostgreSQL directly)"
     )
+
+
+def test_server_status_before_the_server_exists(tmp_path: Path) -> None:
+    result = cli(None, "server", "status", env={"ALEX_DB_HOME": str(tmp_path / "none")})
+    assert result.exit_code == 0, result.output
+    assert "not created yet" in result.output
+    assert not (tmp_path / "none").exists()  # looking starts nothing

@@ -24,10 +24,12 @@ a message saying what to install; nothing is skipped.
 
 from __future__ import annotations
 
+import os
+import re
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 from sqlalchemy import URL, Connection, Engine, create_engine
@@ -46,6 +48,9 @@ from alex_db.testing.postgres import (
 
 BACKENDS = ("postgres", "dataapi")
 INI_OPTION = "alex_db_backends"
+PREFIX_OPTION = "alex_db_database_prefix"
+PREFIX_ENV = "ALEX_DB_TEST_DATABASE_PREFIX"
+DEFAULT_PREFIX = "alex_test"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -54,6 +59,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "backends the alex_db fixtures run on (postgres, dataapi)",
         type="args",
         default=["postgres"],
+    )
+    parser.addini(
+        PREFIX_OPTION,
+        f"prefix of the scratch databases the fixtures create (default {DEFAULT_PREFIX}; "
+        f"{PREFIX_ENV} overrides it)",
+        default=DEFAULT_PREFIX,
     )
     parser.addoption(
         "--alex-db-backends",
@@ -85,18 +96,43 @@ def pytest_report_header(config: pytest.Config) -> str:
     )
 
 
+def database_prefix(config: pytest.Config) -> str:
+    """The scratch databases' prefix: ALEX_DB_TEST_DATABASE_PREFIX, else the ini option
+    (a team sharing one server keeps to its own names)."""
+    prefix = os.environ.get(PREFIX_ENV) or str(config.getini(PREFIX_OPTION))
+    if not re.fullmatch(r"[a-z_][a-z0-9_]{0,40}", prefix):
+        raise pytest.UsageError(
+            f"{PREFIX_ENV}/{PREFIX_OPTION} must be lower-case letters, digits and _ "
+            f"(at most 41), got {prefix!r}"
+        )
+    return prefix
+
+
+def _no_server(exc: PostgresUnavailableError) -> NoReturn:
+    # One line for the whole run, not the same traceback under every test.
+    message = " ".join(str(exc).split())
+    pytest.exit(f"alex_db: no PostgreSQL server for the tests: {message}", returncode=4)
+
+
 @pytest.fixture(scope="session")
 def alex_db_server() -> Iterator[PostgresServer]:
-    try:
-        with find_server() as server:
-            yield server
-    except PostgresUnavailableError as exc:
-        pytest.fail(f"no PostgreSQL server for the tests: {exc}", pytrace=False)
+    with ExitStack() as stack:
+        try:
+            server = stack.enter_context(find_server())
+        except PostgresUnavailableError as exc:
+            _no_server(exc)
+        yield server
 
 
 @pytest.fixture(scope="session")
-def alex_db_url(alex_db_server: PostgresServer) -> Iterator[URL]:
-    with scratch_database(alex_db_server.url) as url:
+def alex_db_url(alex_db_server: PostgresServer, pytestconfig: pytest.Config) -> Iterator[URL]:
+    """A scratch database on the server, migrated by the real migrations, dropped after."""
+    prefix = database_prefix(pytestconfig)
+    with ExitStack() as stack:
+        try:
+            url = stack.enter_context(scratch_database(alex_db_server.url, prefix=prefix))
+        except PostgresUnavailableError as exc:
+            _no_server(exc)
         engine = create_engine(url)
         try:
             with engine.begin() as conn:

@@ -13,15 +13,25 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import shutil
+import signal
 import tempfile
+import threading
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, ExitStack, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager, suppress
 from pathlib import Path
+from types import FrameType
 
 from sqlalchemy import URL, create_engine, text
 from sqlalchemy.pool import NullPool
 
-from alex_db.embedded import PostgresServer, embedded_server, psycopg_url
+from alex_db.embedded import (
+    PostgresServer,
+    embedded_server,
+    process_alive,
+    psycopg_url,
+    stop_server,
+)
 from alex_db.errors import PostgresUnavailableError
 
 __all__ = [
@@ -71,13 +81,62 @@ def find_server() -> AbstractContextManager[PostgresServer]:
     return _throwaway_embedded_server()
 
 
+SCRATCH_PREFIX = "alex-db-test-"
+_OWNER_FILE = "owner.pid"
+
+
+def reap_stale_servers(root: Path | None = None) -> list[Path]:
+    """Stop and remove the throwaway servers of runs that were killed (their owner
+    process is gone, so nothing else will). Returns the directories removed."""
+    removed = []
+    for scratch in sorted(Path(root or tempfile.gettempdir()).glob(f"{SCRATCH_PREFIX}*")):
+        owner = scratch / _OWNER_FILE
+        try:
+            pid = int(owner.read_text())
+        except (OSError, ValueError):
+            continue  # not one of ours, or still being set up
+        if process_alive(pid):
+            continue
+        with suppress(PostgresUnavailableError, OSError):
+            stop_server(scratch / "pgdata")
+        shutil.rmtree(scratch, ignore_errors=True)
+        removed.append(scratch)
+        logger.info("removed the stale test server in %s (its run, pid %d, is gone)", scratch, pid)
+    return removed
+
+
+@contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """While the throwaway server runs, SIGTERM (a cancelled CI job, ``timeout``) unwinds
+    like Ctrl-C, so the server is stopped and its directory removed. Left alone when the
+    process already handles SIGTERM, or outside the main thread."""
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL
+    ):
+        yield
+        return
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 @contextmanager
 def _throwaway_embedded_server() -> Iterator[PostgresServer]:
+    reap_stale_servers()
     with (
-        tempfile.TemporaryDirectory(prefix="alex-db-test-") as scratch,
-        embedded_server(Path(scratch) / "pgdata", keep_running=False) as server,
+        _terminate_as_interrupt(),
+        tempfile.TemporaryDirectory(prefix=SCRATCH_PREFIX) as scratch,
     ):
-        yield server
+        (Path(scratch) / _OWNER_FILE).write_text(str(os.getpid()))
+        with embedded_server(Path(scratch) / "pgdata", keep_running=False) as server:
+            yield server
 
 
 @contextmanager
