@@ -7,6 +7,8 @@ else from the project's settings (see :mod:`alex_db.config`).
 
 from __future__ import annotations
 
+from logging.config import fileConfig
+
 from alembic import context
 from sqlalchemy import Connection
 
@@ -17,6 +19,11 @@ from alex_db.models import Base
 
 config = context.config
 target_metadata = Base.metadata
+
+# Run from the `alembic` command (no connection handed in): log what it does, as
+# alembic.ini says (the library and the tests keep their own logging).
+if config.config_file_name is not None and "connection" not in config.attributes:
+    fileConfig(config.config_file_name, disable_existing_loggers=False)
 
 
 def _url() -> str:

@@ -201,3 +201,10 @@ def test_settings_read_only_their_own_variables(
     assert settings.max_payload_bytes == 200 * 1024
     monkeypatch.setenv("ALEX_DB_HOME", str(tmp_path / "data"))
     assert Settings().home == tmp_path / "data"
+
+
+def test_the_reference_instruments_fixture(alex_db_instruments: list[Any], db: Database) -> None:
+    assert len(alex_db_instruments) == 22
+    spy = db.instruments.find_by_symbol("SPY")
+    assert spy is not None
+    assert spy.is_classified

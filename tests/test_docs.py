@@ -36,3 +36,22 @@ def test_nothing_points_outside_the_repository() -> None:
         if outside.search(path.read_text(encoding="utf-8"))
     ]
     assert offenders == []
+
+
+def test_the_readme_lists_each_repositorys_methods_as_they_are() -> None:
+    """The README's table of repositories and their methods is the code's."""
+    from alex_db.database import Database
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    table = dict(re.findall(r"^\s*\| `db\.(\w+)` \| (.+) \|$", readme, flags=re.MULTILINE))
+    actual = {}
+    for name, prop in vars(Database).items():
+        repository = getattr(getattr(prop, "func", None), "__annotations__", {}).get("return")
+        if isinstance(repository, str) and repository.endswith("Repository"):
+            cls = getattr(__import__("alex_db.repositories", fromlist=[repository]), repository)
+            actual[name] = {
+                m for m, v in vars(cls).items() if callable(v) and not m.startswith("_")
+            }
+    assert set(table) == set(actual)
+    for name, methods in actual.items():
+        assert set(re.findall(r"`(\w+)`", table[name])) == methods, name

@@ -166,17 +166,32 @@ def test_alembic_check_command_reports_drift(alex_db_engine: Engine) -> None:
             tx.rollback()
 
 
-def run_alembic(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "AURORA_"))}
+def run_alembic(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "AURORA_"))}
     return subprocess.run(
         [sys.executable, "-m", "alembic", *args],
         cwd=REPO,
-        env=env,
+        env={**clean, **(env or {})},
         capture_output=True,
         text=True,
         check=False,
         timeout=120,
     )
+
+
+def test_the_alembic_command_logs_what_it_did(empty_engine: Engine) -> None:
+    """`alembic upgrade` / `current` / `downgrade` used to print nothing at all."""
+    url = empty_engine.url.render_as_string(hide_password=False)
+    env = {"DATABASE_URL": url}
+    upgraded = run_alembic("upgrade", "head", env=env)
+    assert upgraded.returncode == 0, upgraded.stderr
+    head = migrations.head_revision()
+    assert f"Running upgrade  -> {head}" in upgraded.stderr
+    current = run_alembic("current", env=env)
+    assert f"{head} (head)" in current.stdout
+    assert "Context impl PostgresqlImpl" in current.stderr
+    downgraded = run_alembic("downgrade", "base", env=env)
+    assert f"Running downgrade {head} -> " in downgraded.stderr
 
 
 def test_offline_mode_prints_a_reviewable_script_without_a_database() -> None:

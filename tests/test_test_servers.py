@@ -12,9 +12,11 @@ import textwrap
 import time
 from pathlib import Path
 
+import pytest
 from sqlalchemy import URL
 
 from alex_db.embedded import process_alive
+from alex_db.testing.plugin import database_prefix
 from alex_db.testing.postgres import PostgresServer, reap_stale_servers
 
 HOLD_A_SERVER = textwrap.dedent(
@@ -125,11 +127,13 @@ def test_the_scratch_database_prefix_is_a_setting(
         ALEX_DB_TEST_DATABASE_PREFIX="team_blue",
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    bad = run_pytest(
-        tmp_path,
-        tests,
-        ALEX_DB_TEST_URL=server.render_as_string(hide_password=False),
-        ALEX_DB_TEST_DATABASE_PREFIX="Team-Blue",
-    )
-    assert bad.returncode != 0
-    assert "must be lower-case letters, digits and _" in bad.stdout + bad.stderr
+
+
+def test_a_prefix_that_is_not_a_database_name_is_a_usage_error(
+    pytestconfig: pytest.Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ALEX_DB_TEST_DATABASE_PREFIX", "Team-Blue")
+    with pytest.raises(pytest.UsageError, match="must be lower-case letters, digits and _"):
+        database_prefix(pytestconfig)
+    monkeypatch.setenv("ALEX_DB_TEST_DATABASE_PREFIX", "team_red")
+    assert database_prefix(pytestconfig) == "team_red"

@@ -39,6 +39,7 @@ from alex_db import migrations
 from alex_db.config import Settings
 from alex_db.database import Database
 from alex_db.engine import make_engine
+from alex_db.schemas import InstrumentRead
 from alex_db.testing.postgres import (
     PostgresServer,
     PostgresUnavailableError,
@@ -232,3 +233,14 @@ def alex_db_session(alex_db_connection: Connection) -> Iterator[Session]:
 @pytest.fixture
 def alex_db(alex_db_connection: Connection, alex_db_backend: Backend) -> Database:
     return Database.for_connection(alex_db_connection, alex_db_backend.settings)
+
+
+@pytest.fixture
+def alex_db_instruments(alex_db: Database) -> list[InstrumentRead]:
+    """The 22 reference instruments (``alex_db/seed/instruments.json``), loaded into the
+    test's database: the migrations create the tables, not this data. Rolled back with
+    the test like everything else."""
+    from alex_db.seed import seed
+
+    seed(alex_db)
+    return alex_db.instruments.find_all()

@@ -214,7 +214,7 @@ def test_calls_after_shutdown_fail_cleanly(start_emulator: Callable[..., DataAPI
         client.execute_statement(**arns, sql="SELECT 1")
 
 
-@pytest.mark.parametrize("run", range(6))
+@pytest.mark.parametrize("run", range(3))
 def test_a_storm_of_signals_always_stops_it(dataapi_url: URL, run: int) -> None:
     """It used to hang in 3 of 9 runs: the handler took a lock (threading.Event.set) and a
     second signal arriving inside it deadlocked. Now the handler only sets a flag."""
