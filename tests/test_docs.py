@@ -3,8 +3,13 @@ repository, and none of them points outside it."""
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
+
+from alex_db.testing.postgres import PostgresServer
 
 ROOT = Path(__file__).resolve().parent.parent
 CITED = re.compile(r"\bdocs/[\w.-]+\.md\b")
@@ -55,3 +60,27 @@ def test_the_readme_lists_each_repositorys_methods_as_they_are() -> None:
     assert set(table) == set(actual)
     for name, methods in actual.items():
         assert set(re.findall(r"`(\w+)`", table[name])) == methods, name
+
+
+def test_the_readmes_fastapi_example_runs(tmp_path: Path, alex_db_server: PostgresServer) -> None:
+    """The "Testing your service" example, as written, passes as a service's own test."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("### Testing your service") :]
+    start = section.index("```python\n") + len("```python\n")
+    block = section[start : section.index("\n```", start)]
+    app_source, test_source = block.split("# test_app.py\n")
+    (tmp_path / "app.py").write_text(app_source, encoding="utf-8")
+    (tmp_path / "test_app.py").write_text(test_source, encoding="utf-8")
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("ALEX_DB", "DATABASE_URL"))}
+    url = alex_db_server.url.render_as_string(hide_password=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path)],
+        cwd=tmp_path,
+        env={**clean, "ALEX_DB_TEST_URL": url, "PYTHONPATH": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 passed" in result.stdout
