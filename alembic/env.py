@@ -20,9 +20,10 @@ from alex_db.models import Base
 config = context.config
 target_metadata = Base.metadata
 
-# Run from the `alembic` command (no connection handed in): log what it does, as
-# alembic.ini says (the library and the tests keep their own logging).
-if config.config_file_name is not None and "connection" not in config.attributes:
+# Run from the `alembic` command line (cmd_opts is set only there): log what it
+# does, as alembic.ini says. Called as a library (alex-db migrate, the tests), the
+# caller keeps its own logging: a handler bound to its stderr would outlive it.
+if config.cmd_opts is not None and config.config_file_name is not None:
     fileConfig(config.config_file_name, disable_existing_loggers=False)
 
 
