@@ -9,12 +9,11 @@ Errors alex_db raises on purpose are printed as one line with exit code 1.
 
 from __future__ import annotations
 
-import csv
 import io
 import ipaddress
 import os
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
@@ -26,7 +25,7 @@ from alembic import command
 from pydantic import ValidationError
 from rich.columns import Columns
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 from sqlalchemy import URL, Connection, func, select, text
@@ -45,15 +44,14 @@ from alex_db.errors import (
     translated,
 )
 from alex_db.models import Account, AgentLog, Base, Instrument, Job, Position, PriceHistory, User
-from alex_db.schemas import InstrumentCreate, Portfolio, PriceHistoryCreate
+from alex_db.price_files import HeaderError, PriceFile
+from alex_db.schemas import InstrumentCreate, Portfolio
 from alex_db.seed import TEST_USER_ID, create_test_data, seed
 
 CENT = Decimal("0.01")
 TABLES = ("users", "instruments", "accounts", "positions", "price_history", "jobs", "agent_logs")
 ALLOCATIONS = ("allocation_regions", "allocation_sectors", "allocation_asset_class")
-PRICE_COLUMNS = ("symbol", "date", "close_price")
 DEFAULT_CHUNK_SIZE = 10_000
-MAX_REPORTED_ERRORS = 20
 EXAMPLES = 3  # orphan keys quoted per problem
 
 
@@ -627,66 +625,11 @@ def server_stop_command() -> None:
 # --- load-prices -------------------------------------------------------------------
 
 
-@dataclass
-class PriceFile:
-    """A price CSV read and validated: its rows (with their line numbers) or its errors."""
+def _known_symbols(db: Database) -> Callable[[set[str]], set[str]]:
+    def known(symbols: set[str]) -> set[str]:
+        return {i.symbol for i in db.instruments.find_all() if i.symbol in symbols}
 
-    rows: list[PriceHistoryCreate] = field(default_factory=list)
-    lines: list[int] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-
-
-def _header(names: list[str]) -> str | None:
-    """Why a header is wrong, or ``None``."""
-    expected = "symbol,date,close_price[,volume]"
-    unknown = sorted(set(names) - {*PRICE_COLUMNS, "volume"})
-    missing = [c for c in PRICE_COLUMNS if c not in names]
-    if unknown or missing or len(set(names)) != len(names):
-        details = [f"unknown {', '.join(unknown)}"] if unknown else []
-        details += [f"missing {', '.join(missing)}"] if missing else []
-        details += [] if len(set(names)) == len(names) else ["a column appears twice"]
-        return f"line 1: the header must be {expected} ({'; '.join(details)})"
-    return None
-
-
-def read_price_csv(path: Path) -> PriceFile:
-    """Parse ``symbol,date,close_price[,volume]`` (header first, columns in any order)."""
-    result = PriceFile()
-    with path.open(newline="", encoding="utf-8-sig") as handle:
-        reader = csv.reader(handle, strict=True)  # a stray quote is an error, not data
-        try:
-            header = next(reader, None)
-            if header is None:
-                result.errors.append("line 1: the file is empty; expected a header row")
-                return result
-            names = [h.strip().lower() for h in header]
-            wrong = _header(names)
-            if wrong is not None:
-                result.errors.append(wrong)
-                return result
-            for fields in reader:
-                line = reader.line_num
-                if not any(f.strip() for f in fields):
-                    continue
-                if len(fields) != len(names):
-                    result.errors.append(
-                        f"line {line}: expected {len(names)} fields, found {len(fields)}"
-                    )
-                    continue
-                values: dict[str, str | None] = dict(zip(names, fields, strict=True))
-                if not (values.get("volume") or "").strip():
-                    values["volume"] = None
-                try:
-                    result.rows.append(PriceHistoryCreate.model_validate(values))
-                    result.lines.append(line)
-                except ValidationError as exc:
-                    details = "; ".join(
-                        f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
-                    )
-                    result.errors.append(f"line {line}: {details}")
-        except csv.Error as exc:
-            result.errors.append(f"line {reader.line_num}: {exc}")
-    return result
+    return known
 
 
 @app.command("load-prices")
@@ -702,51 +645,61 @@ def load_prices(
         int, typer.Option("--chunk-size", min=1, help="Rows per record_prices call.")
     ] = DEFAULT_CHUNK_SIZE,
 ) -> None:
-    """Load daily closing prices from a CSV file: all rows or, on any bad row, none."""
-    db = _state(ctx).db
-    parsed = read_price_csv(csv_file)
-    if not parsed.errors and parsed.rows:
-        with translated(), db.engine.connect() as conn:
-            _require_head(conn)
-        known = {i.symbol for i in db.instruments.find_all()}
-        parsed.errors.extend(
-            f"line {line}: unknown symbol {row.symbol}"
-            for row, line in zip(parsed.rows, parsed.lines, strict=True)
-            if row.symbol not in known
-        )
-    if parsed.errors:
-        err = _console(stderr=True)
-        for message in parsed.errors[:MAX_REPORTED_ERRORS]:
-            err.print(Text(message))
-        if len(parsed.errors) > MAX_REPORTED_ERRORS:
-            err.print(f"... and {len(parsed.errors) - MAX_REPORTED_ERRORS} more")
-        err.print(
-            Text(f"error: {len(parsed.errors)} bad row(s) in {csv_file}; no prices were written")
-        )
-        raise typer.Exit(1)
+    """Load daily closing prices from a CSV file: all rows or, on any problem, none.
 
-    console = _console()
-    rows = parsed.rows
+    The file is streamed (memory does not grow with it): a first pass reports every
+    problem with its line, a second writes the rows in one transaction. A file without
+    a volume column leaves the volumes already stored as they are."""
+    db = _state(ctx).db
+    err = _console(stderr=True)
+    try:
+        _load_prices(db, csv_file, chunk_size)
+    except KeyboardInterrupt:
+        err.print(Text("interrupted: no prices were written (the load was rolled back)"))
+        raise typer.Exit(130) from None
+
+
+def _load_prices(db: Database, csv_file: Path, chunk_size: int) -> None:
+    console, err = _console(), _console(stderr=True)
     progress = Progress(
         TextColumn("{task.description}"),
         BarColumn(),
-        MofNCompleteColumn(),
+        DownloadColumn(),
         TimeElapsedColumn(),
         console=console,
     )
-    # One transaction around every chunk: a failure half way writes nothing.
-    with progress, db.transaction():
-        task = progress.add_task("Loading prices", total=len(rows))
-        for start in range(0, len(rows), chunk_size):
-            chunk = rows[start : start + chunk_size]
-            db.price_history.record_prices(chunk)
-            progress.advance(task, len(chunk))
-    symbols = len({r.symbol for r in rows})
-    console.print(f"Loaded {len(rows):,} price rows for {symbols} symbol(s) from {csv_file}.")
-
-
-if __name__ == "__main__":  # pragma: no cover - `python -m alex_db.cli`
-    app()
+    with progress:
+        task = progress.add_task("Checking prices", total=None)
+        prices = PriceFile(csv_file, lambda read: progress.advance(task, read))
+        progress.update(task, total=2 * prices.size)
+        try:
+            has_volume = prices.has_volume
+        except HeaderError as exc:
+            progress.stop()
+            err.print(Text(f"error: {exc}; no prices were written"))
+            raise typer.Exit(1) from None
+        if prices.size:
+            db.check_schema()
+        found = prices.check(_known_symbols(db))
+        if found.problem_count:
+            progress.stop()
+            for message in found.problems:
+                err.print(Text(message))
+            if found.problem_count > len(found.problems):
+                err.print(f"... and {found.problem_count - len(found.problems)} more")
+            err.print(
+                Text(
+                    f"error: {found.problem_count} problem(s) in {csv_file}; no prices were written"
+                )
+            )
+            raise typer.Exit(1)
+        progress.update(task, description="Loading prices")
+        # One transaction around every chunk: a failure half way writes nothing.
+        with db.transaction():
+            for chunk in prices.chunks(chunk_size):
+                db.price_history.record_prices(chunk, update_volume=has_volume)
+    symbols = len(found.first_line)
+    console.print(f"Loaded {found.rows:,} price rows for {symbols} symbol(s) from {csv_file}.")
 
 
 # --- check-code -----------------------------------------------------------------------
@@ -778,3 +731,7 @@ def check_code(
         )
         raise typer.Exit(1)
     console.print(Text("No old API uses found.", style="green"))
+
+
+if __name__ == "__main__":  # pragma: no cover - `python -m alex_db.cli`
+    app()

@@ -7,11 +7,15 @@ nothing configured (the embedded per-user server, in a temporary home).
 
 from __future__ import annotations
 
+import contextlib
+import datetime
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -715,7 +719,7 @@ def test_load_prices_reports_bad_rows_by_line_and_writes_nothing(
     assert "line 6: close_price: Decimal input should have no more than 4 decimal places" in output
     assert "line 7: symbol:" in output
     assert "line 2" not in output
-    assert "5 bad row(s)" in output
+    assert "5 problem(s)" in output
     assert "no prices were written" in output
     assert scalar(migrated_url, "SELECT count(*) FROM price_history") == 0
 
@@ -728,7 +732,7 @@ def test_load_prices_reports_unknown_symbols_by_line(migrated_url: URL, tmp_path
     )
     output = failed(cli(migrated_url, "load-prices", str(path)))
     assert "line 3: unknown symbol NOPE" in output
-    assert "1 bad row(s)" in output
+    assert "1 problem(s)" in output
     assert scalar(migrated_url, "SELECT count(*) FROM price_history") == 0
 
 
@@ -739,7 +743,7 @@ def test_load_prices_caps_the_list_of_errors(migrated_url: URL, tmp_path: Path) 
     assert "line 21:" in output
     assert "line 22:" not in output
     assert "... and 5 more" in output
-    assert "25 bad row(s)" in output
+    assert "25 problem(s)" in output
 
 
 @pytest.mark.parametrize(
@@ -764,7 +768,7 @@ def test_load_prices_rejects_a_malformed_file(
 def test_load_prices_needs_a_migrated_database(empty_url: URL, tmp_path: Path) -> None:
     path = write_csv(tmp_path, "symbol,date,close_price\nSPY,2025-01-02,580\n")
     output = failed(cli(empty_url, "load-prices", str(path)))
-    assert "run `alex-db migrate` first" in output
+    assert "run `alex-db migrate`" in output
 
 
 def test_a_url_for_another_database_is_one_line_and_exit_code_1() -> None:
@@ -795,3 +799,96 @@ def test_server_status_before_the_server_exists(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "not created yet" in result.output
     assert not (tmp_path / "none").exists()  # looking starts nothing
+
+
+def test_load_prices_reports_every_kind_of_problem_in_one_pass(
+    migrated_url: URL, tmp_path: Path
+) -> None:
+    """Malformed rows, unknown symbols and repeated days, all at once, with their lines
+    (unknown symbols used to be found only by the next run)."""
+    ok(cli(migrated_url, "seed"))
+    path = write_csv(
+        tmp_path,
+        "symbol,date,close_price\n"
+        "SPY,2025-01-02,580\n"  # line 2
+        "NOPE,2025-01-02,1\n"  # 3: unknown
+        "SPY,2025-01-02,581\n"  # 4: the same day as line 2
+        "QQQ,2025-01-02,oops\n"  # 5: malformed
+        "NOPE,2025-01-03,2\n"  # 6: the same unknown symbol
+        "spy,2025-01-02,582\n",  # 7: SPY again, after normalising
+    )
+    output = " ".join(failed(cli(migrated_url, "load-prices", str(path))).split())
+    assert "line 5: close_price:" in output
+    assert "line 3: unknown symbol NOPE (and any later rows of it)" in output
+    assert "lines 2, 4, 7: SPY on 2025-01-02 appears 3 times" in output
+    assert "3 problem(s)" in output
+    assert scalar(migrated_url, "SELECT count(*) FROM price_history") == 0
+
+
+def test_a_header_error_is_reported_as_such(migrated_url: URL, tmp_path: Path) -> None:
+    path = write_csv(tmp_path, "ticker,date,close_price\nSPY,2025-01-02,1\n")
+    output = " ".join(failed(cli(migrated_url, "load-prices", str(path))).split())
+    assert (
+        "error: line 1: the header must be symbol,date,close_price[,volume] (unknown ticker; "
+        "missing symbol); no prices were written"
+    ) in output
+    assert "problem(s)" not in output
+    assert "bad row" not in output
+
+
+def test_a_file_without_volumes_keeps_the_volumes_stored(migrated_url: URL, tmp_path: Path) -> None:
+    """It used to set them to NULL: data lost by a load that 'only upserts'."""
+    ok(cli(migrated_url, "seed"))
+    with_volume = write_csv(tmp_path, "symbol,date,close_price,volume\nSPY,2025-01-02,580,1000\n")
+    ok(cli(migrated_url, "load-prices", str(with_volume)))
+    without = tmp_path / "closes.csv"
+    without.write_text("symbol,date,close_price\nSPY,2025-01-02,590\nSPY,2025-01-03,591\n")
+    ok(cli(migrated_url, "load-prices", str(without)))
+    assert sql(
+        migrated_url, "SELECT date::text, close_price, volume FROM price_history ORDER BY 1"
+    ) == [("2025-01-02", Decimal("590.0000"), 1000), ("2025-01-03", Decimal("591.0000"), None)]
+    # an empty volume cell in a file that has the column is a NULL volume, as before
+    blank = write_csv(tmp_path, "symbol,date,close_price,volume\nSPY,2025-01-02,590,\n")
+    ok(cli(migrated_url, "load-prices", str(blank)))
+    assert (
+        scalar(migrated_url, "SELECT volume FROM price_history WHERE date = '2025-01-02'") is None
+    )
+
+
+def reading(pid: int, path: Path) -> bool:
+    """Whether the process has ``path`` open (from /proc: what it really does)."""
+    fds = Path(f"/proc/{pid}/fd")
+    with contextlib.suppress(OSError):
+        return any(Path(os.readlink(fd)) == path for fd in fds.iterdir())
+    return False
+
+
+def test_ctrl_c_says_that_nothing_was_written(migrated_url: URL, tmp_path: Path) -> None:
+    ok(cli(migrated_url, "seed"))
+    path = tmp_path / "big.csv"
+    start = datetime.date(1990, 1, 1)
+    with path.open("w") as handle:
+        handle.write("symbol,date,close_price,volume\n")
+        for day in range(200_000):
+            handle.write(f"SPY,{start + datetime.timedelta(days=day)},100.5,10\n")
+    executable = shutil.which("alex-db", path=str(Path(sys.executable).parent))
+    assert executable is not None
+    child = subprocess.Popen(
+        [executable, "--database-url", rendered(migrated_url), "load-prices", str(path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**{k: v for k, v in os.environ.items() if k not in CLEAN_ENV}, "COLUMNS": "80"},
+    )
+    deadline = time.monotonic() + 60
+    while not reading(child.pid, path):  # past the imports, into the file
+        assert child.poll() is None
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    time.sleep(0.3)
+    child.send_signal(signal.SIGINT)
+    _, stderr = child.communicate(timeout=120)
+    assert child.returncode == 130, stderr
+    assert "interrupted: no prices were written (the load was rolled back)" in stderr
+    assert "Traceback" not in stderr
+    assert scalar(migrated_url, "SELECT count(*) FROM price_history") == 0

@@ -66,7 +66,7 @@ def _staging_table(metadata: MetaData) -> Table:
     )
 
 
-def _merge_from(source: Table) -> Insert:
+def _merge_from(source: Table, *, update_volume: bool) -> Insert:
     """INSERT ... SELECT ... ON CONFLICT: new days are added, changed days updated,
     identical days left untouched (so a reload writes nothing)."""
     stmt = pg_insert(PRICES).from_select(
@@ -76,26 +76,36 @@ def _merge_from(source: Table) -> Insert:
             source.c.symbol, source.c.date
         ),
     )
-    return _on_conflict(stmt)
+    return _on_conflict(stmt, update_volume=update_volume)
 
 
-def _on_conflict(stmt: Insert) -> Insert:
+def _on_conflict(stmt: Insert, *, update_volume: bool) -> Insert:
     excluded = stmt.excluded
     table = PRICES
+    changed = table.c.close_price.is_distinct_from(excluded.close_price)
+    if not update_volume:  # the rows carry no volume: keep the one stored
+        return stmt.on_conflict_do_update(
+            constraint="pk_price_history",
+            set_={"close_price": excluded.close_price},
+            where=changed,
+        )
     return stmt.on_conflict_do_update(
         constraint="pk_price_history",
         set_={"close_price": excluded.close_price, "volume": excluded.volume},
-        where=(table.c.close_price.is_distinct_from(excluded.close_price))
-        | (table.c.volume.is_distinct_from(excluded.volume)),
+        where=changed | table.c.volume.is_distinct_from(excluded.volume),
     )
 
 
 class PriceHistoryRepository(Repository):
     @retried
-    def record_prices(self, rows: Iterable[PriceHistoryCreate]) -> int:
+    def record_prices(
+        self, rows: Iterable[PriceHistoryCreate], *, update_volume: bool = True
+    ) -> int:
         """Idempotent bulk upsert of daily prices; returns the number of distinct
         (symbol, date) rows received. A later row for the same day wins. An unknown
-        symbol fails the whole call with nothing written.
+        symbol fails the whole call with nothing written. ``update_volume=False`` is for
+        rows whose source has no volume (a CSV without the column): a day already
+        stored keeps its volume, instead of having it replaced by NULL.
 
         Where the backend can COPY (PostgreSQL through psycopg) the rows stream into a
         temporary table and are merged in one statement; elsewhere (the Data API) one
@@ -120,13 +130,16 @@ class PriceHistoryRepository(Repository):
             # does, so concurrent loads never deadlock: the merge orders them in SQL
             # (the staging table holds no locks); the batches are sorted here.
             if copy:
-                self._copy_and_merge(connection_of(ex), list(latest.values()))
+                self._copy_and_merge(connection_of(ex), list(latest.values()), update_volume)
             else:
-                self._insert_in_batches(ex, [latest[key] for key in sorted(latest)])
+                ordered = [latest[key] for key in sorted(latest)]
+                self._insert_in_batches(ex, ordered, update_volume)
         return len(latest)
 
     @staticmethod
-    def _copy_and_merge(connection: Connection, values: Sequence[PriceRow]) -> None:
+    def _copy_and_merge(
+        connection: Connection, values: Sequence[PriceRow], update_volume: bool
+    ) -> None:
         stage = _staging_table(MetaData())
         stage.create(connection)
         driver = connection.connection.driver_connection
@@ -141,15 +154,15 @@ class PriceHistoryRepository(Repository):
         # (the default 4MB spills 100,000 rows to disk). LOCAL: it ends with the
         # transaction, and a larger work_mem only lets later statements in it use more.
         connection.exec_driver_sql(f"SET LOCAL work_mem = '{SORT_MEMORY}'")
-        connection.execute(_merge_from(stage))
+        connection.execute(_merge_from(stage, update_volume=update_volume))
 
     @staticmethod
-    def _insert_in_batches(ex: Executor, values: Sequence[PriceRow]) -> None:
+    def _insert_in_batches(ex: Executor, values: Sequence[PriceRow], update_volume: bool) -> None:
         # One short statement with many parameter sets: the driver sends it as
         # BatchExecuteStatement calls as large as the request limit allows.
         keys = ("symbol", "date", "close_price", "volume")
         rows = [dict(zip(keys, v, strict=True)) for v in values]
-        ex.execute(_on_conflict(pg_insert(PRICES)), rows)
+        ex.execute(_on_conflict(pg_insert(PRICES), update_volume=update_volume), rows)
 
     def latest_price(self, symbol: str, as_of: dt.date | None = None) -> PriceHistoryRead | None:
         """The most recent close on or before ``as_of`` (default: the latest there is)."""
