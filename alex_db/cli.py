@@ -13,7 +13,7 @@ import io
 import ipaddress
 import os
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
@@ -44,7 +44,7 @@ from alex_db.errors import (
     translated,
 )
 from alex_db.models import Account, AgentLog, Base, Instrument, Job, Position, PriceHistory, User
-from alex_db.price_files import HeaderError, PriceFile
+from alex_db.price_files import KEPT_PROBLEMS, HeaderError, PriceFile
 from alex_db.schemas import InstrumentCreate, Portfolio
 from alex_db.seed import TEST_USER_ID, create_test_data, seed
 
@@ -625,13 +625,6 @@ def server_stop_command() -> None:
 # --- load-prices -------------------------------------------------------------------
 
 
-def _known_symbols(db: Database) -> Callable[[set[str]], set[str]]:
-    def known(symbols: set[str]) -> set[str]:
-        return {i.symbol for i in db.instruments.find_all() if i.symbol in symbols}
-
-    return known
-
-
 @app.command("load-prices")
 def load_prices(
     ctx: typer.Context,
@@ -642,14 +635,15 @@ def load_prices(
         ),
     ],
     chunk_size: Annotated[
-        int, typer.Option("--chunk-size", min=1, help="Rows per record_prices call.")
+        int, typer.Option("--chunk-size", min=1, help="Rows sent to the server per batch.")
     ] = DEFAULT_CHUNK_SIZE,
 ) -> None:
     """Load daily closing prices from a CSV file: all rows or, on any problem, none.
 
-    The file is streamed (memory does not grow with it): a first pass reports every
-    problem with its line, a second writes the rows in one transaction. A file without
-    a volume column leaves the volumes already stored as they are."""
+    The file is read once, as a stream (memory does not grow with it); every problem is
+    reported with its line, and the rows are written in one transaction only if there
+    is none. A file without a volume column leaves the volumes already stored as they
+    are."""
     db = _state(ctx).db
     err = _console(stderr=True)
     try:
@@ -657,6 +651,10 @@ def load_prices(
     except KeyboardInterrupt:
         err.print(Text("interrupted: no prices were written (the load was rolled back)"))
         raise typer.Exit(130) from None
+
+
+class _RefusedError(Exception):
+    """The file has problems: leave the transaction so that it rolls back."""
 
 
 def _load_prices(db: Database, csv_file: Path, chunk_size: int) -> None:
@@ -668,10 +666,11 @@ def _load_prices(db: Database, csv_file: Path, chunk_size: int) -> None:
         TimeElapsedColumn(),
         console=console,
     )
+    problems: list[str] = []
     with progress:
-        task = progress.add_task("Checking prices", total=None)
+        task = progress.add_task("Loading prices", total=None)
         prices = PriceFile(csv_file, lambda read: progress.advance(task, read))
-        progress.update(task, total=2 * prices.size)
+        progress.update(task, total=prices.size)
         try:
             has_volume = prices.has_volume
         except HeaderError as exc:
@@ -680,26 +679,45 @@ def _load_prices(db: Database, csv_file: Path, chunk_size: int) -> None:
             raise typer.Exit(1) from None
         if prices.size:
             db.check_schema()
-        found = prices.check(_known_symbols(db))
-        if found.problem_count:
+        count = 0
+        try:
+            # One transaction: the rows wait on the server until the whole file is known
+            # to be good, and a failure anywhere (or Ctrl-C) writes nothing.
+            with (
+                db.transaction(),
+                db.price_history.load(update_volume=has_volume, batch_rows=chunk_size) as load,
+            ):
+                for line, row in prices.rows():
+                    if isinstance(row, str):
+                        count += 1
+                        if len(problems) < KEPT_PROBLEMS:
+                            problems.append(f"line {line}: {row}")
+                    else:
+                        load.add(line, row)
+                progress.update(task, description="Loading prices (checking, merging)")
+                outcome = load.finish(merge=not count, limit=KEPT_PROBLEMS)
+                for symbol, first in outcome.unknown:
+                    problems.append(
+                        f"line {first}: unknown symbol {symbol} (and any later rows of it)"
+                    )
+                for symbol, day, lines in outcome.repeated:
+                    problems.append(
+                        f"lines {', '.join(map(str, lines))}: {symbol} on {day} appears "
+                        f"{len(lines)} times"
+                    )
+                count += outcome.unknown_count + outcome.repeated_count
+                if not outcome.merged:
+                    raise _RefusedError
+        except _RefusedError:
             progress.stop()
-            for message in found.problems:
+            for message in problems:
                 err.print(Text(message))
-            if found.problem_count > len(found.problems):
-                err.print(f"... and {found.problem_count - len(found.problems)} more")
-            err.print(
-                Text(
-                    f"error: {found.problem_count} problem(s) in {csv_file}; no prices were written"
-                )
-            )
-            raise typer.Exit(1)
-        progress.update(task, description="Loading prices")
-        # One transaction around every chunk: a failure half way writes nothing.
-        with db.transaction():
-            for chunk in prices.chunks(chunk_size):
-                db.price_history.record_prices(chunk, update_volume=has_volume)
-    symbols = len(found.first_line)
-    console.print(f"Loaded {found.rows:,} price rows for {symbols} symbol(s) from {csv_file}.")
+            if count > len(problems):
+                err.print(f"... and {count - len(problems)} more")
+            err.print(Text(f"error: {count} problem(s) in {csv_file}; no prices were written"))
+            raise typer.Exit(1) from None
+    symbols = outcome.symbols
+    console.print(f"Loaded {outcome.rows:,} price rows for {symbols} symbol(s) from {csv_file}.")
 
 
 # --- check-code -----------------------------------------------------------------------

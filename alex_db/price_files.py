@@ -1,19 +1,18 @@
 """Price CSV files (``symbol,date,close_price[,volume]``) for ``alex-db load-prices``,
 read as a stream: memory does not grow with the file.
 
-A file is read twice. The first pass checks everything and reports every problem with
-its line number (malformed rows, unknown symbols, a (symbol, date) given twice), keeping
-only what it needs to (the symbols, and one bit per symbol and day); the second pass,
-run only when the first found nothing, writes the rows in chunks inside one transaction.
+The file is read once. Each row is validated here (a malformed one is reported with its
+line) and the valid ones are staged on the server by
+:meth:`alex_db.repositories.prices.PriceHistoryRepository.load`, which finds the
+problems only the whole file shows (unknown symbols, a day given twice) and writes
+everything, or nothing, in one transaction.
 """
 
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import io
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -25,59 +24,9 @@ OPTIONAL_COLUMNS = ("volume",)
 EXPECTED_HEADER = "symbol,date,close_price[,volume]"
 KEPT_PROBLEMS = 20  # the first ones are reported; the rest are counted
 
-# Days from 1900 to 2199 as one bit each per symbol (14 KB a symbol); a date outside
-# that range is remembered in a set.
-_FIRST_DAY = dt.date(1900, 1, 1).toordinal()
-_DAYS = dt.date(2200, 1, 1).toordinal() - _FIRST_DAY
-
 
 class HeaderError(ValueError):
     """The file's first line is not a valid header: nothing else was read."""
-
-
-class ChangedWhileLoadingError(ValueError):
-    """A row that passed the check is bad on the second pass: the file changed."""
-
-
-@dataclass
-class Check:
-    """What the first pass found."""
-
-    rows: int = 0
-    problems: list[str] = field(default_factory=list)
-    problem_count: int = 0
-    first_line: dict[str, int] = field(default_factory=dict)  # symbol -> first line
-    duplicates: set[tuple[str, dt.date]] = field(default_factory=set)
-
-    def problem(self, message: str) -> None:
-        self.problem_count += 1
-        if len(self.problems) < KEPT_PROBLEMS:
-            self.problems.append(message)
-
-
-class _Days:
-    """The days seen for each symbol (a bitmap per symbol)."""
-
-    def __init__(self) -> None:
-        self._bits: dict[str, bytearray] = {}
-        self._others: set[tuple[str, int]] = set()
-
-    def add(self, symbol: str, day: dt.date) -> bool:
-        """Record the day; False if it was already recorded."""
-        index = day.toordinal() - _FIRST_DAY
-        if not 0 <= index < _DAYS:
-            key = (symbol, index)
-            seen = key in self._others
-            self._others.add(key)
-            return not seen
-        bits = self._bits.get(symbol)
-        if bits is None:
-            bits = self._bits[symbol] = bytearray(_DAYS // 8 + 1)
-        byte, bit = divmod(index, 8)
-        if bits[byte] >> bit & 1:
-            return False
-        bits[byte] |= 1 << bit
-        return True
 
 
 class PriceFile:
@@ -139,7 +88,7 @@ class PriceFile:
                     position = raw.tell()
                     self._progress(position - reported)
                     reported = position
-                if not any(f.strip() for f in fields):
+                if not "".join(fields).strip():
                     continue
                 if len(fields) != len(names):
                     yield line, f"expected {len(names)} fields, found {len(fields)}"
@@ -159,56 +108,3 @@ class PriceFile:
                     )
             if self._progress is not None:
                 self._progress(self.size - reported)
-
-    def check(self, known_symbols: Callable[[set[str]], set[str]]) -> Check:
-        """The first pass: every problem, with its line. ``known_symbols`` is asked once,
-        with the symbols the file names, for those that exist."""
-        found = Check()
-        days = _Days()
-        for line, row in self.rows():
-            if isinstance(row, str):
-                found.problem(f"line {line}: {row}")
-                continue
-            found.rows += 1
-            found.first_line.setdefault(row.symbol, line)
-            if not days.add(row.symbol, row.date):
-                found.duplicates.add((row.symbol, row.date))
-        known = known_symbols(set(found.first_line)) if found.first_line else set()
-        for symbol, line in sorted(found.first_line.items(), key=lambda kv: kv[1]):
-            if symbol not in known:
-                found.problem(f"line {line}: unknown symbol {symbol} (and any later rows of it)")
-        if found.duplicates:
-            for (symbol, day), lines in sorted(self._lines_of(found.duplicates).items()):
-                found.problem(
-                    f"lines {', '.join(map(str, lines))}: {symbol} on {day} appears "
-                    f"{len(lines)} times"
-                )
-        return found
-
-    def _lines_of(self, keys: set[tuple[str, dt.date]]) -> dict[tuple[str, dt.date], list[int]]:
-        """The lines of the given (symbol, date) pairs (a third pass, only when a pair
-        repeats)."""
-        lines: dict[tuple[str, dt.date], list[int]] = {key: [] for key in keys}
-        progress, self._progress = self._progress, None
-        try:
-            for line, row in self.rows():
-                if not isinstance(row, str) and (row.symbol, row.date) in lines:
-                    lines[(row.symbol, row.date)].append(line)
-        finally:
-            self._progress = progress
-        return lines
-
-    def chunks(self, size: int) -> Iterator[list[PriceHistoryCreate]]:
-        """The second pass: the rows in chunks of ``size`` (a checked file has no bad row)."""
-        chunk: list[PriceHistoryCreate] = []
-        for line, row in self.rows():
-            if isinstance(row, str):  # the file changed since it was checked
-                raise ChangedWhileLoadingError(
-                    f"line {line}: {row} (the file changed while loading)"
-                )
-            chunk.append(row)
-            if len(chunk) == size:
-                yield chunk
-                chunk = []
-        if chunk:
-            yield chunk

@@ -15,7 +15,14 @@ import time
 from pathlib import Path
 
 BENCH_DIR = Path(__file__).resolve().parent
-SCRIPTS = ("portfolio_load", "bulk_prices", "point_reads", "unit_of_work", "dataapi_calls")
+SCRIPTS = (
+    "portfolio_load",
+    "bulk_prices",
+    "point_reads",
+    "unit_of_work",
+    "dataapi_calls",
+    "load_prices",
+)
 
 
 def main(argv: list[str]) -> int:

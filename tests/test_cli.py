@@ -892,3 +892,61 @@ def test_ctrl_c_says_that_nothing_was_written(migrated_url: URL, tmp_path: Path)
     assert "interrupted: no prices were written (the load was rolled back)" in stderr
     assert "Traceback" not in stderr
     assert scalar(migrated_url, "SELECT count(*) FROM price_history") == 0
+
+
+# Runs the command in a child process and prints that process's own peak RSS.
+_MEASURED = """
+import resource, sys
+from alex_db.cli import app
+try:
+    app(sys.argv[1:])
+finally:
+    print("MAXRSS_KB", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)
+"""
+
+
+def _peak_rss_of_load(url: URL, path: Path) -> int:
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            _MEASURED,
+            "--database-url",
+            rendered(url),
+            "load-prices",
+            str(path),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={k: v for k, v in os.environ.items() if k not in CLEAN_ENV},
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Loaded" in result.stdout
+    kilobytes = [line.split()[1] for line in result.stderr.splitlines() if "MAXRSS_KB" in line]
+    return int(kilobytes[0])
+
+
+def test_load_prices_memory_does_not_grow_with_the_file(migrated_url: URL, tmp_path: Path) -> None:
+    """The command's peak memory is the same for 5,000 rows and 150,000 (it used to read
+    the whole file first: about 230 MB for 200,000 rows). The 2,000,000-row figure is
+    in bench/results/load_prices.md."""
+    ok(cli(migrated_url, "seed"))
+    symbols = ["SPY", "QQQ", "BND", "VEA", "VWO"]
+    start = datetime.date(1900, 1, 1)
+
+    def prices(name: str, days: int) -> Path:
+        path = tmp_path / name
+        with path.open("w") as handle:
+            handle.write("symbol,date,close_price,volume\n")
+            for day in range(days):
+                for symbol in symbols:
+                    date = start + datetime.timedelta(days=day)
+                    handle.write(f"{symbol},{date},{100 + day % 997 / 100:.2f},{day}\n")
+        return path
+
+    small = _peak_rss_of_load(migrated_url, prices("small.csv", 1_000))
+    large = _peak_rss_of_load(migrated_url, prices("large.csv", 30_000))
+    assert scalar(migrated_url, "SELECT count(*) FROM price_history") == 150_000
+    assert large - small < 20 * 1024, f"peak RSS {small} KB for 5,000 rows, {large} KB for 150,000"

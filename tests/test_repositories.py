@@ -392,6 +392,76 @@ def test_record_prices_rejects_rows_that_are_not_validated_schemas(db: Database)
         db.price_history.record_prices([{"symbol": "SPY"}])  # type: ignore[list-item]
 
 
+def test_a_bulk_load_merges_every_batch_and_can_keep_volumes(db: Database) -> None:
+    db.instruments.upsert_many([instrument_create("SPY"), instrument_create("QQQ")])
+    db.price_history.record_prices(prices("SPY", 2))  # volumes 1000, 1001 stored
+    with db.price_history.load(update_volume=False, batch_rows=3) as load:
+        for line, row in enumerate(prices("SPY", 5) + prices("QQQ", 4), start=2):
+            load.add(line, row.model_copy(update={"volume": None}))
+        outcome = load.finish()
+    assert (outcome.merged, outcome.rows, outcome.symbols) == (True, 9, 2)
+    assert (outcome.unknown, outcome.repeated) == ([], [])
+    assert rows(db, PriceHistory) == 9
+    series = db.price_history.series("SPY", dt.date(2024, 1, 1), dt.date(2024, 1, 3))
+    assert [p.volume for p in series] == [1000, 1001, None]
+
+
+def test_a_bulk_load_reports_unknown_symbols_and_repeated_days_by_line(db: Database) -> None:
+    db.instruments.create_instrument(instrument_create("SPY"))
+    staged = [
+        *prices("SPY", 3),  # lines 1-3
+        *prices("GHOST", 2),  # lines 4-5
+        *prices("SPY", 1),  # line 6: the day of line 1 again
+        *prices("ZZZ", 1),  # line 7
+    ]
+    with db.price_history.load(batch_rows=2) as load:
+        for line, row in enumerate(staged, start=1):
+            load.add(line, row)
+        outcome = load.finish(limit=1)
+    assert not outcome.merged
+    assert outcome.unknown == [("GHOST", 4)]
+    assert outcome.unknown_count == 2
+    assert outcome.repeated == [("SPY", dt.date(2024, 1, 1), [1, 6])]
+    assert outcome.repeated_count == 1
+    assert rows(db, PriceHistory) == 0
+
+
+def test_a_bulk_load_finds_a_repeated_day_in_the_merge_and_writes_nothing(db: Database) -> None:
+    db.instruments.create_instrument(instrument_create("SPY"))
+    with db.price_history.load() as load:
+        for line, row in enumerate([*prices("SPY", 4), *prices("SPY", 2)], start=10):
+            load.add(line, row)
+        outcome = load.finish()
+    assert not outcome.merged
+    assert outcome.repeated == [
+        ("SPY", dt.date(2024, 1, 1), [10, 14]),
+        ("SPY", dt.date(2024, 1, 2), [11, 15]),
+    ]
+    assert rows(db, PriceHistory) == 0
+    # The transaction is still usable after the refused merge.
+    assert db.price_history.record_prices(prices("SPY", 1)) == 1
+
+
+def test_a_bulk_load_told_not_to_merge_checks_and_writes_nothing(db: Database) -> None:
+    db.instruments.create_instrument(instrument_create("SPY"))
+    with db.price_history.load() as load:
+        for line, row in enumerate(prices("SPY", 3), start=2):
+            load.add(line, row)
+        outcome = load.finish(merge=False)
+    assert (outcome.merged, outcome.rows, outcome.unknown, outcome.repeated) == (False, 3, [], [])
+    assert rows(db, PriceHistory) == 0
+
+
+def test_a_bulk_load_refuses_bad_arguments(db: Database) -> None:
+    with pytest.raises(InvalidInputError, match="batch_rows"), db.price_history.load(batch_rows=0):
+        pass
+    with (
+        db.price_history.load() as load,
+        pytest.raises(InvalidInputError, match="PriceHistoryCreate"),
+    ):
+        load.add(1, {"symbol": "SPY"})  # type: ignore[arg-type]
+
+
 def test_latest_price_and_series(db: Database) -> None:
     db.instruments.create_instrument(instrument_create("SPY"))
     db.price_history.record_prices(prices("SPY", 10))

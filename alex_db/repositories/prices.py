@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 
 from pydantic import TypeAdapter
 from sqlalchemy import (
@@ -16,10 +18,17 @@ from sqlalchemy import (
     Numeric,
     String,
     Table,
+    Text,
+    cast,
+    exists,
+    func,
+    insert,
+    literal,
     select,
 )
-from sqlalchemy.dialects.postgresql import Insert
+from sqlalchemy.dialects.postgresql import Insert, aggregate_order_by
 from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.exc import DBAPIError
 
 from alex_db.errors import InvalidInputError, InvalidReferenceError
 from alex_db.models import Instrument, PriceHistory
@@ -27,6 +36,7 @@ from alex_db.repositories.base import (
     Executor,
     Repository,
     connection_of,
+    count_arg,
     fetch_by_key,
     read_model,
     retried,
@@ -51,12 +61,13 @@ def trading_day(value: object, what: str) -> dt.date:
     return value
 
 
-def _staging_table(metadata: MetaData) -> Table:
+def _staging_table(metadata: MetaData, *extra: Column[int]) -> Table:
     # A fresh name per call: ON COMMIT DROP tables live until the *outer* transaction
     # ends, and a caller may record prices several times in one transaction.
     return Table(
         f"alex_price_stage_{secrets.token_hex(4)}",
         metadata,
+        *extra,
         Column("symbol", String(20)),
         Column("date", Date),
         Column("close_price", Numeric(12, 4)),
@@ -96,7 +107,170 @@ def _on_conflict(stmt: Insert, *, update_volume: bool) -> Insert:
     )
 
 
+CARDINALITY_VIOLATION = "21000"  # ON CONFLICT DO UPDATE met one key twice
+LOAD_BATCH_ROWS = 10_000
+
+
+@dataclass
+class LoadOutcome:
+    """What :meth:`PriceLoad.finish` found: the rows merged, or why nothing was.
+
+    Each list holds the first ``limit`` problems in file order; the counts say how many
+    there are in all."""
+
+    rows: int = 0
+    symbols: int = 0
+    merged: bool = False
+    unknown: list[tuple[str, int]] = field(default_factory=list)  # symbol, first line
+    unknown_count: int = 0
+    repeated: list[tuple[str, dt.date, list[int]]] = field(default_factory=list)
+    repeated_count: int = 0
+
+
+class PriceLoad:
+    """A bulk load in progress (from :meth:`PriceHistoryRepository.load`).
+
+    Rows go to a temporary table on the server as they are added (COPY where the
+    backend can, multi-row INSERTs elsewhere), so the client keeps one batch at a time
+    whatever the size of the load. :meth:`finish` then has the server find what is
+    wrong (unknown symbols, a day given twice, with the callers' line numbers) and, if
+    nothing is, merges everything into ``price_history`` in one statement.
+    """
+
+    def __init__(self, ex: Executor, *, copy: bool, update_volume: bool, batch_rows: int) -> None:
+        self._ex = ex
+        self._copy = copy
+        self._update_volume = update_volume
+        self._batch_rows = batch_rows
+        self._batch: list[tuple[int, str, dt.date, object, int | None]] = []
+        self._rows = 0
+        self._stage = _staging_table(MetaData(), Column("line", BigInteger))
+        self._stage.create(connection_of(ex))
+
+    def add(self, line: int, row: PriceHistoryCreate) -> None:
+        """Stage one validated row; ``line`` is the caller's position for it (reported
+        back by :meth:`finish`)."""
+        schema_arg(row, PriceHistoryCreate, "row")
+        self._batch.append((line, row.symbol, row.date, row.close_price, row.volume))
+        if len(self._batch) >= self._batch_rows:
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self._batch:
+            return
+        if self._copy:
+            driver = connection_of(self._ex).connection.driver_connection
+            assert driver is not None
+            copy_sql = (
+                f'COPY "{self._stage.name}" (line, symbol, date, close_price, volume) '
+                "FROM STDIN (FORMAT BINARY)"
+            )
+            with driver.cursor() as cursor, cursor.copy(copy_sql) as copy:
+                copy.set_types(["int8", "varchar", "date", "numeric", "int8"])
+                for value in self._batch:
+                    copy.write_row(value)
+        else:
+            keys = ("line", "symbol", "date", "close_price", "volume")
+            self._ex.execute(
+                insert(self._stage), [dict(zip(keys, v, strict=True)) for v in self._batch]
+            )
+        self._rows += len(self._batch)
+        self._batch = []
+
+    def finish(self, *, merge: bool = True, limit: int = 20) -> LoadOutcome:
+        """Check the staged rows and, when ``merge`` and nothing is wrong, merge them.
+
+        With ``merge=False`` (the caller found problems of its own) every check runs and
+        nothing is merged. Returns what was found; ``merged`` says whether the rows
+        were written."""
+        self._flush()
+        stage, ex = self._stage, self._ex
+        outcome = LoadOutcome(rows=self._rows)
+        by_symbol = (
+            select(stage.c.symbol, func.min(stage.c.line).label("first"))
+            .group_by(stage.c.symbol)
+            .subquery()
+        )
+        is_unknown = ~exists().where(_INSTRUMENTS.c.symbol == by_symbol.c.symbol)
+        symbols, unknown = ex.execute(
+            select(func.count(), func.count().filter(is_unknown)).select_from(by_symbol)
+        ).one()
+        outcome.symbols, outcome.unknown_count = int(symbols), int(unknown)
+        if unknown:
+            found = ex.execute(
+                select(by_symbol.c.symbol, by_symbol.c.first)
+                .where(is_unknown)
+                .order_by(by_symbol.c.first)
+                .limit(limit)
+            ).all()
+            outcome.unknown = [(symbol, int(first)) for symbol, first in found]
+        if not merge or unknown:
+            self._find_repeated(outcome, limit)
+            return outcome
+        # The merge itself finds a day given twice (it cannot update a row twice), so
+        # a clean load pays for no separate check; a savepoint keeps the transaction
+        # usable to find out which lines they were.
+        if self._copy:  # the merge sorts the rows (lock order): let it sort in memory
+            connection_of(ex).exec_driver_sql(f"SET LOCAL work_mem = '{SORT_MEMORY}'")
+        savepoint = ex.begin_nested()
+        try:
+            ex.execute(_merge_from(stage, update_volume=self._update_volume))
+        except DBAPIError as exc:
+            if getattr(exc.orig, "sqlstate", None) != CARDINALITY_VIOLATION:
+                raise
+            savepoint.rollback()
+            self._find_repeated(outcome, limit)
+            return outcome
+        savepoint.commit()
+        outcome.merged = True
+        return outcome
+
+    def _find_repeated(self, outcome: LoadOutcome, limit: int) -> None:
+        stage = self._stage
+        first = func.min(stage.c.line)
+        repeated = (
+            select(
+                stage.c.symbol,
+                stage.c.date,
+                # Text, not an array: the same result type on every backend.
+                func.string_agg(
+                    cast(stage.c.line, Text), aggregate_order_by(literal(","), stage.c.line)
+                ),
+            )
+            .group_by(stage.c.symbol, stage.c.date)
+            .having(func.count() > 1)
+        )
+        found = self._ex.execute(repeated.order_by(first).limit(limit)).all()
+        outcome.repeated = [
+            (symbol, day, [int(n) for n in lines.split(",")]) for symbol, day, lines in found
+        ]
+        if found:
+            counted = select(func.count()).select_from(repeated.subquery())
+            outcome.repeated_count = int(self._ex.execute(counted).scalar_one())
+
+
 class PriceHistoryRepository(Repository):
+    @contextmanager
+    def load(
+        self, *, update_volume: bool = True, batch_rows: int = LOAD_BATCH_ROWS
+    ) -> Iterator[PriceLoad]:
+        """A bulk load of any size, with problems reported by the caller's line numbers::
+
+            with db.price_history.load() as load:
+                for line, row in rows:
+                    load.add(line, row)
+                outcome = load.finish()
+
+        Rows are held on the server until :meth:`PriceLoad.finish` merges them, all in
+        one transaction (the caller's block if there is one): leaving the block with an
+        exception, or without ``finish``, writes nothing. ``update_volume`` as in
+        :meth:`record_prices`.
+        """
+        count_arg(batch_rows, "batch_rows", minimum=1)
+        copy = self._capabilities.bulk_load == "copy"
+        with self._atomic() as ex:
+            yield PriceLoad(ex, copy=copy, update_volume=update_volume, batch_rows=batch_rows)
+
     @retried
     def record_prices(
         self, rows: Iterable[PriceHistoryCreate], *, update_volume: bool = True
