@@ -92,20 +92,38 @@ def make_data_api_engine(
     """An engine on the Data API. ``client`` overrides the boto3 client (tests pass
     one whose calls they count); ``continue_after_timeout`` lets long statements
     (migrations' DDL) outlive the 45 s call timeout."""
-    query = url.query
-    resource_arn = str(query.get("resource_arn") or settings.aurora_cluster_arn or "")
-    secret_arn = str(query.get("secret_arn") or settings.aurora_secret_arn or "")
-    _check_arns(resource_arn, secret_arn)
-    region = query.get("region")
-    client = client or make_client(settings, str(region) if region else None)
     connect_args = {
-        "client": client,
-        "resource_arn": resource_arn,
-        "secret_arn": secret_arn,
-        "resume_deadline_s": settings.data_api_resume_deadline_s,
+        **connect_args_for(url, settings, client=client),
         "continue_after_timeout": continue_after_timeout,
-        "contact": driver.Contact(),
         **kwargs.pop("connect_args", {}),
     }
     kwargs.setdefault("echo", settings.echo_sql)
     return create_engine(url.set(query={}), connect_args=connect_args, **kwargs)
+
+
+URL_QUERY_KEYS = frozenset({"resource_arn", "secret_arn", "region"})
+
+
+def connect_args_for(url: URL, settings: Settings, *, client: Any = None) -> dict[str, Any]:
+    """What the driver's ``connect`` needs, from the URL's query (``resource_arn``,
+    ``secret_arn``, ``region``) and else the settings; the client is made here unless
+    one is given."""
+    query = url.query
+    unknown = sorted(set(query) - URL_QUERY_KEYS)
+    if unknown:
+        raise ConfigurationError(
+            f"unknown Data API URL parameter(s) {', '.join(unknown)}; "
+            f"known: {', '.join(sorted(URL_QUERY_KEYS))}"
+        )
+    resource_arn = str(query.get("resource_arn") or settings.aurora_cluster_arn or "")
+    secret_arn = str(query.get("secret_arn") or settings.aurora_secret_arn or "")
+    _check_arns(resource_arn, secret_arn)
+    region = query.get("region")
+    return {
+        "database": url.database,
+        "client": client or make_client(settings, str(region) if region else None),
+        "resource_arn": resource_arn,
+        "secret_arn": secret_arn,
+        "resume_deadline_s": settings.data_api_resume_deadline_s,
+        "contact": driver.Contact(),
+    }

@@ -26,16 +26,21 @@ from __future__ import annotations
 import datetime as dt
 import re
 import uuid
+from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import BigInteger, Text, cast, type_coerce, util
+from sqlalchemy import BigInteger, Text, cast, func, type_coerce, util
+from sqlalchemy.dialects.postgresql import ARRAY as PG_ARRAY
 from sqlalchemy.dialects.postgresql import types as pg_types
+from sqlalchemy.dialects.postgresql.base import PGCompiler
+from sqlalchemy.dialects.postgresql.json import JSONPathType
 from sqlalchemy.dialects.postgresql.pg_catalog import INT2VECTOR, OIDVECTOR, PG_NODE_TREE
 from sqlalchemy.engine import Connection as SAConnection
-from sqlalchemy.engine.interfaces import DBAPIConnection, IsolationLevel
+from sqlalchemy.engine.interfaces import BindTyping, DBAPIConnection, IsolationLevel
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql import sqltypes
 from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.type_api import TypeEngine
 from sqlalchemy_aurora_data_api import AuroraPostgresDataAPIDialect
 
 from alex_db.dataapi import driver, limits
@@ -45,17 +50,22 @@ from alex_db.dataapi import driver, limits
 INSERTMANYVALUES_PAGE_SIZE = limits.rows_per_insert(columns=12)
 
 
+# Bind parameters of these types are rendered CAST(:name AS <type>) (SQLAlchemy's
+# RENDER_CASTS bind typing, as its psycopg dialect does): a Data API parameter carries
+# a value type (long, string, ...) and at most a hint, never the SQL type, so without
+# the cast PostgreSQL could not type a NULL, an integer argument or a JSON path.
+
+
 class _DateTime(sqltypes.DateTime):
     """Send ISO text with full precision and offset, cast in SQL; the driver decodes results."""
+
+    render_bind_cast = True
 
     def bind_processor(self, dialect: Any) -> Any:
         def process(value: Any) -> Any:
             return value.isoformat(sep=" ") if isinstance(value, dt.datetime) else value
 
         return process
-
-    def bind_expression(self, bindvalue: Any) -> Any:
-        return cast(bindvalue, sqltypes.DateTime(timezone=self.timezone))
 
     def result_processor(self, dialect: Any, coltype: Any) -> Any:
         return None  # the driver already returns datetime objects
@@ -64,11 +74,129 @@ class _DateTime(sqltypes.DateTime):
 class _Date(sqltypes.Date):
     """Dates travel with the DATE hint; the driver decodes results."""
 
+    render_bind_cast = True
+
     def bind_processor(self, dialect: Any) -> Any:
         return None
 
     def result_processor(self, dialect: Any, coltype: Any) -> Any:
         return None
+
+
+_OFFSET_HOURS = re.compile(r"[+-]\d\d$")
+
+
+class _Time(sqltypes.Time):
+    """ISO text with microseconds and, for TIME WITH TIME ZONE, the offset (the base
+    dialect formats milliseconds and drops the zone); the driver decodes results."""
+
+    render_bind_cast = True
+
+    def bind_processor(self, dialect: Any) -> Any:
+        def process(value: Any) -> Any:
+            return value.isoformat() if isinstance(value, dt.time) else value
+
+        return process
+
+    def column_expression(self, colexpr: ColumnElement[Any]) -> ColumnElement[Any]:
+        # The Data API cannot return TIME WITH TIME ZONE: select it as text.
+        return type_coerce(cast(colexpr, Text), self) if self.timezone else colexpr
+
+    def result_processor(self, dialect: Any, coltype: Any) -> Any:
+        if not self.timezone:
+            return None  # the driver decodes TIME
+
+        def process(value: Any) -> Any:
+            if not isinstance(value, str):
+                return value
+            found = _OFFSET_HOURS.search(value)  # "+05" -> "+05:00"
+            return dt.time.fromisoformat(value + ":00" if found else value)
+
+        return process
+
+
+class _Interval(pg_types.INTERVAL):
+    """timedelta: sent as exact text cast to INTERVAL. The Data API cannot return an
+    INTERVAL, so it is selected as its length in seconds (EXTRACT(EPOCH), exact since
+    PostgreSQL 14: a month counts 30 days, a year 365.25, as in PostgreSQL's own
+    arithmetic) and read back as a timedelta."""
+
+    render_bind_cast = True
+
+    @classmethod
+    def adapt_emulated_to_native(  # type: ignore[override]  # as the base class does
+        cls, impl: Any, **kw: Any
+    ) -> _Interval:
+        # The base class names INTERVAL itself here, which would bypass this type.
+        return cls(precision=impl.second_precision)
+
+    def bind_processor(self, dialect: Any) -> Any:
+        def process(value: Any) -> Any:
+            if isinstance(value, dt.timedelta):
+                return (
+                    f"{value.days} days {value.seconds} seconds {value.microseconds} microseconds"
+                )
+            return value
+
+        return process
+
+    def column_expression(self, colexpr: ColumnElement[Any]) -> ColumnElement[Any]:
+        return type_coerce(cast(func.extract("epoch", colexpr), Text), self)
+
+    def result_processor(self, dialect: Any, coltype: Any) -> Any:
+        def process(value: Any) -> Any:
+            if value is None or isinstance(value, dt.timedelta):
+                return value
+            microseconds = Decimal(str(value)) * 1_000_000
+            return dt.timedelta(microseconds=int(microseconds.to_integral_value()))
+
+        return process
+
+
+def _array_literal(value: Any) -> str:
+    """A PostgreSQL array literal ('{1,2}', '{{"a","b"},{NULL,"c"}}') for a nested list."""
+    if isinstance(value, list | tuple):
+        return "{" + ",".join(_array_literal(item) for item in value) + "}"
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "t" if value else "f"
+    if isinstance(value, int | float):
+        return repr(value)  # inf and nan are valid float input
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    text = value.isoformat() if isinstance(value, dt.date | dt.time) else str(value)
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+class _Array(PG_ARRAY[Any]):
+    """Lists: the Data API takes no array parameters (and the base dialect joins
+    strings with a separator), so the list goes as an array literal cast to the
+    column's array type. Results come back as arrays of one dimension."""
+
+    render_bind_cast = True
+
+    def bind_processor(self, dialect: Any) -> Any:
+        items = super().bind_processor(dialect)  # the item type's own conversion
+
+        def process(value: Any) -> Any:
+            if value is None:
+                return None
+            return _array_literal(items(value) if items else value)
+
+        return process
+
+
+class _JSONPath(JSONPathType):
+    render_bind_cast = True
+
+
+class _JSONIntIndex(sqltypes.JSON.JSONIntIndexType):
+    render_bind_cast = True
+
+
+class _JSONStrIndex(sqltypes.JSON.JSONStrIndexType):
+    render_bind_cast = True
 
 
 class _Uuid(pg_types.PGUuid[Any]):
@@ -93,13 +221,16 @@ class _Integer(sqltypes.Integer):
     # longValue arrives as bigint, and PostgreSQL does not narrow bigint implicitly:
     # functions taking integer (generate_subscripts, make_interval, ...) would not
     # match. psycopg sends the smallest type that fits; the cast does the same.
-    def bind_expression(self, bindvalue: Any) -> Any:
-        return cast(bindvalue, sqltypes.Integer)
+    render_bind_cast = True
 
 
 class _SmallInteger(sqltypes.SmallInteger):
-    def bind_expression(self, bindvalue: Any) -> Any:
-        return cast(bindvalue, sqltypes.SmallInteger)
+    render_bind_cast = True
+
+
+class _Float(sqltypes.Float[Any]):
+    # The cast types the text the driver sends for infinity and NaN.
+    render_bind_cast = True
 
 
 # --- catalog types the Data API cannot return: select them as something it can ---------
@@ -145,6 +276,65 @@ class _NodeTree(sqltypes.TypeDecorator[str]):
         return cast(colexpr, Text)
 
 
+# What a Data API parameter name can be: other names (``1param``, ``q?marks``, non-ASCII)
+# are sent under an escaped name, as SQLAlchemy escapes names for other drivers.
+_PLAIN_BIND_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
+
+def _escaped(name: str) -> str:
+    return "p_" + "".join(
+        c if c.isascii() and (c.isalnum() or c == "_") else f"_{ord(c):x}_" for c in name
+    )
+
+
+class AlexDataAPICompiler(PGCompiler):
+    def bindparam_string(  # noqa: PLR0917 - SQLAlchemy's signature
+        self,
+        name: str,
+        post_compile: bool = False,
+        expanding: bool = False,
+        escaped_from: str | None = None,
+        bindparam_type: TypeEngine[Any] | None = None,
+        accumulate_bind_names: set[str] | None = None,
+        visited_bindparam: list[str] | None = None,
+        **kw: Any,
+    ) -> str:
+        if not escaped_from and not _PLAIN_BIND_NAME.match(name):
+            escaped_from, name = name, _escaped(name)
+        return super().bindparam_string(
+            name,
+            post_compile,
+            expanding,
+            escaped_from,
+            bindparam_type,
+            accumulate_bind_names,
+            visited_bindparam,
+            **kw,
+        )
+
+    def render_bind_cast(self, type_: Any, dbapi_type: Any, sqltext: str) -> str:
+        # CAST(...) rather than PostgreSQL's ::, which would follow a :name parameter.
+        if isinstance(dbapi_type, sqltypes.JSON.JSONPathType):
+            target = "TEXT[]"  # the #> and #>> operators' path
+        elif isinstance(dbapi_type, sqltypes.JSON.JSONIntIndexType):
+            target = "INTEGER"
+        elif isinstance(dbapi_type, sqltypes.JSON.JSONStrIndexType):
+            target = "TEXT"
+        else:
+            target = self.dialect.type_compiler_instance.process(
+                dbapi_type, identifier_preparer=self.preparer
+            )
+        return f"CAST({sqltext} AS {target})"
+
+
+_ISOLATION_LEVELS: tuple[IsolationLevel, ...] = (
+    "AUTOCOMMIT",
+    "READ COMMITTED",
+    "READ UNCOMMITTED",
+    "REPEATABLE READ",
+    "SERIALIZABLE",
+)
+
 _VERSION = re.compile(r".*(?:PostgreSQL|EnterpriseDB) (\d+)\.?(\d+)?(?:\.(\d+))?")
 
 
@@ -159,6 +349,8 @@ _WITH_REVISIONS = ", (SELECT string_agg(version_num, ',') FROM alembic_version)"
 
 class AlexDataAPIDialect(AuroraPostgresDataAPIDialect):
     driver = "alexdataapi"
+    statement_compiler = AlexDataAPICompiler
+    bind_typing = BindTyping.RENDER_CASTS
     supports_statement_cache = True
     supports_native_decimal = True
     supports_native_uuid = True
@@ -173,9 +365,19 @@ class AlexDataAPIDialect(AuroraPostgresDataAPIDialect):
         {
             sqltypes.DateTime: _DateTime,
             sqltypes.Date: _Date,
+            sqltypes.Time: _Time,
+            sqltypes.ARRAY: _Array,
+            PG_ARRAY: _Array,
+            sqltypes.Interval: _Interval,
+            pg_types.INTERVAL: _Interval,
+            sqltypes.JSON.JSONPathType: _JSONPath,
+            JSONPathType: _JSONPath,
+            sqltypes.JSON.JSONIntIndexType: _JSONIntIndex,
+            sqltypes.JSON.JSONStrIndexType: _JSONStrIndex,
             sqltypes.Uuid: _Uuid,
             sqltypes.Integer: _Integer,
             sqltypes.SmallInteger: _SmallInteger,
+            sqltypes.Float: _Float,
             sqltypes.BigInteger: sqltypes.BigInteger,
             pg_types.OID: _OID,
             pg_types.REGCLASS: _REGCLASS,
@@ -200,8 +402,16 @@ class AlexDataAPIDialect(AuroraPostgresDataAPIDialect):
 
     def create_connect_args(self, url: Any) -> tuple[list[Any], dict[str, Any]]:
         # The engine factory (alex_db.dataapi.make_data_api_engine) passes everything
-        # through connect_args; the URL only names the database.
-        return [], {"database": url.database}
+        # through connect_args, with a URL that only names the database. A URL that
+        # carries the ARNs (create_engine("postgresql+alexdataapi://...?resource_arn=...
+        # &secret_arn=...&region=..."), as SQLAlchemy's own test suite and other tools
+        # make engines) gets its client from the environment's settings.
+        if not url.query:
+            return [], {"database": url.database}
+        from alex_db.config import Settings
+        from alex_db.dataapi import connect_args_for
+
+        return [], connect_args_for(url, Settings())
 
     # --- one bootstrap call ------------------------------------------------------------
 
@@ -242,20 +452,27 @@ class AlexDataAPIDialect(AuroraPostgresDataAPIDialect):
     # --- autocommit ----------------------------------------------------------------------
 
     def get_isolation_level_values(self, dbapi_conn: DBAPIConnection) -> list[IsolationLevel]:
-        return ["AUTOCOMMIT", "READ COMMITTED"]
+        return list(_ISOLATION_LEVELS)
 
     def set_isolation_level(self, dbapi_connection: DBAPIConnection, level: IsolationLevel) -> None:
+        # AUTOCOMMIT: statements go without a Data API transaction. The others apply from
+        # the next transaction on (one more call at its start, only when not the default).
         dbapi_connection.autocommit = level == "AUTOCOMMIT"
+        if level != "AUTOCOMMIT":
+            dbapi_connection.isolation_level = None if level == "READ COMMITTED" else level
 
     def get_isolation_level(self, dbapi_connection: DBAPIConnection) -> IsolationLevel:
         # Aurora PostgreSQL runs READ COMMITTED unless told otherwise; asking would cost a call.
-        return "AUTOCOMMIT" if dbapi_connection.autocommit else "READ COMMITTED"
-
-    def reset_isolation_level(self, dbapi_connection: DBAPIConnection) -> None:
-        dbapi_connection.autocommit = False
+        if dbapi_connection.autocommit:
+            return "AUTOCOMMIT"
+        level: IsolationLevel = dbapi_connection.isolation_level or "READ COMMITTED"
+        return level
 
     def get_default_isolation_level(self, dbapi_conn: DBAPIConnection) -> IsolationLevel:
-        return "READ COMMITTED"
+        # The first connection's level, as SQLAlchemy expects: an engine's own
+        # isolation_level (AUTOCOMMIT aside) is already set on it when this is asked.
+        level: IsolationLevel = dbapi_conn.isolation_level or "READ COMMITTED"
+        return level
 
     # --- errors ---------------------------------------------------------------------------
 

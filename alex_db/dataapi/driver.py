@@ -37,6 +37,7 @@ import contextlib
 import datetime as dt
 import json
 import logging
+import math
 import re
 import time
 import uuid
@@ -70,6 +71,7 @@ from alex_db.dataapi.limits import MAX_REQUEST_BYTES, MAX_SQL_LENGTH
 logger = logging.getLogger("alex_db.dataapi")
 
 apilevel = "2.0"
+Binary = bytes  # DB-API type constructor: bytes travel as blobValue
 threadsafety = 1  # connections must not be shared between threads; the module may be
 paramstyle = "named"
 
@@ -77,6 +79,7 @@ paramstyle = "named"
 _REQUEST_HEADROOM = 64 * 1024
 
 __all__ = [
+    "Binary",
     "DataAPIConfigurationError",
     "DataError",
     "DatabaseError",
@@ -333,7 +336,7 @@ def _utf8_text(value: str) -> str:
 _ENCODERS: tuple[tuple[type | tuple[type, ...], str, Callable[[Any], Any], str | None], ...] = (
     (bool, "booleanValue", bool, None),
     (int, "longValue", int, None),
-    (float, "doubleValue", float, None),
+    (float, "doubleValue", float, None),  # non-finite: see encode_parameter
     (Decimal, "stringValue", _decimal_text, "DECIMAL"),
     (uuid.UUID, "stringValue", str, "UUID"),
     (dt.datetime, "stringValue", _encode_datetime, "TIMESTAMP"),
@@ -353,6 +356,11 @@ def encode_parameter(name: str, value: object) -> dict[str, Any]:
         # longValue is 64-bit. psycopg sends such an integer as numeric, so the database
         # judges it (a numeric column takes it, a bigint one is out of range): the same.
         return {"name": name, "value": {"stringValue": str(value)}, "typeHint": "DECIMAL"}
+    if isinstance(value, float) and not math.isfinite(value):
+        # JSON has no Infinity or NaN for doubleValue: PostgreSQL's own spelling as text,
+        # cast to the column's type by the dialect (Float parameters render a cast).
+        text = "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+        return {"name": name, "value": {"stringValue": text}}
     for kind, member, render, hint in _ENCODERS:
         if isinstance(value, kind):
             parameter: dict[str, Any] = {"name": name, "value": {member: render(value)}}
@@ -362,10 +370,39 @@ def encode_parameter(name: str, value: object) -> dict[str, Any]:
     raise DataAPINotSupportedError(f"cannot send a {type(value).__name__} to the Data API")
 
 
+_TIMESTAMP = re.compile(
+    r"(?P<day>\d{4}-\d{2}-\d{2})[T ](?P<time>\d{2}:\d{2}(?::\d{2})?)"
+    r"(?:\.(?P<fraction>\d+))?(?P<zone>Z|[+-]\d{2}(?::?\d{2})?)?"
+)
+
+
 def _timestamp(text: str) -> dt.datetime:
-    # The service drops the fraction's trailing zeros (and the dot when it is 0).
-    head, _, fraction = text.partition(".")
-    return dt.datetime.fromisoformat(f"{head}.{fraction.ljust(6, '0')[:6]}" if fraction else head)
+    """The forms Data API implementations send: a space or a ``T``, any fraction length
+    (the service drops trailing zeros, and the dot when the fraction is 0), and no zone,
+    ``Z`` or an offset (a timestamptz is UTC when no zone is given)."""
+    found = _TIMESTAMP.fullmatch(text.strip())
+    if found is None:
+        raise ValueError(f"not a timestamp: {text!r}")
+    fraction = (found["fraction"] or "").ljust(6, "0")
+    if len(fraction) > 6:
+        raise ValueError(f"more than microsecond precision: {text!r}")
+    value = dt.datetime.fromisoformat(f"{found['day']} {found['time']}.{fraction}")
+    zone = found["zone"]
+    if zone is None:
+        return value
+    if zone == "Z":
+        return value.replace(tzinfo=dt.UTC)
+    sign = -1 if zone[0] == "-" else 1
+    digits = zone[1:].replace(":", "")
+    offset = dt.timedelta(hours=int(digits[:2]), minutes=int(digits[2:] or 0))
+    return value.replace(tzinfo=dt.timezone(sign * offset))
+
+
+def _timestamptz(text: str) -> dt.datetime:
+    value = _timestamp(text)
+    if value.tzinfo is None:
+        return value.replace(tzinfo=dt.UTC)
+    return value.astimezone(dt.UTC)
 
 
 _DECODERS: dict[str, Callable[[Any], Any]] = {
@@ -374,7 +411,7 @@ _DECODERS: dict[str, Callable[[Any], Any]] = {
     "date": dt.date.fromisoformat,
     "time": dt.time.fromisoformat,
     "timestamp": _timestamp,
-    "timestamptz": lambda text: _timestamp(text).replace(tzinfo=dt.UTC),
+    "timestamptz": _timestamptz,
     "uuid": uuid.UUID,
 }
 
@@ -389,6 +426,30 @@ def decode_field(field: Mapping[str, Any], type_name: str | None) -> Any:
     if decoder is not None and isinstance(value, str):
         return decoder(value)
     return value
+
+
+def _decode_records(
+    records: Sequence[Sequence[Mapping[str, Any]]],
+    types: Sequence[str | None],
+    description: Sequence[tuple[Any, ...]],
+) -> list[tuple[Any, ...]]:
+    try:
+        return [
+            tuple(decode_field(f, t) for f, t in zip(record, types, strict=True))
+            for record in records
+        ]
+    except (ValueError, ArithmeticError) as exc:
+        # Find the value that failed, to name it (decoding again costs only on this path).
+        for record in records:
+            for field, type_name, column in zip(record, types, description, strict=True):
+                try:
+                    decode_field(field, type_name)
+                except (ValueError, ArithmeticError):
+                    raise DataAPIDataError(
+                        f"cannot decode column {column[0]!r} ({type_name}) value "
+                        f"{next(iter(field.values()))!r}"
+                    ) from exc
+        raise DataAPIDataError(f"cannot decode a result value ({exc})") from exc
 
 
 def _decode_array(array: Mapping[str, Any], type_name: str | None) -> list[Any]:
@@ -439,6 +500,9 @@ class Connection(aurora_data_api.AuroraDataAPIClient):
         self._transaction_id: str | None = None
         self._contact = contact or Contact()
         self.autocommit = False
+        # BeginTransaction has no isolation setting: a level other than the server's
+        # default (READ COMMITTED) is set by the transaction's first statement.
+        self.isolation_level: str | None = None
         self.resume_deadline_s = resume_deadline_s
         self.initial_backoff_s = initial_backoff_s
         self.busy_wait_s = busy_wait_s
@@ -524,9 +588,23 @@ class Connection(aurora_data_api.AuroraDataAPIClient):
                 secretArn=self._secret_arn,
                 database=self._dbname,
             )
-            self._transaction_id = response["transactionId"]
-        tid: str = self._transaction_id
-        return tid
+            tid = response["transactionId"]
+            if self.isolation_level is not None:
+                try:
+                    self.call(
+                        "execute_statement",
+                        retry_if_resuming=False,
+                        resourceArn=self._aurora_cluster_arn,
+                        secretArn=self._secret_arn,
+                        database=self._dbname,
+                        transactionId=tid,
+                        sql=f"SET TRANSACTION ISOLATION LEVEL {self.isolation_level}",
+                    )
+                except Error:
+                    self._release(tid)
+                    raise
+            self._transaction_id = tid
+        return self._transaction_id
 
     def commit(self) -> None:
         tid, self._transaction_id = self._transaction_id, None
@@ -640,10 +718,7 @@ class Cursor(aurora_data_api.AuroraDataAPICursor):
                 (column.get("label") or column.get("name"), column.get("typeName")) + (None,) * 5
                 for column in metadata
             ]
-            records = [
-                tuple(decode_field(f, t) for f, t in zip(record, types, strict=True))
-                for record in response["records"]
-            ]
+            records = _decode_records(response["records"], types, self.description)
             self._set_result({"records": records})
         else:
             self._set_result({"numberOfRecordsUpdated": response.get("numberOfRecordsUpdated", -1)})

@@ -1,0 +1,3 @@
+"""Every test of Alembic's migration suite."""
+
+from alembic.testing.suite import *  # noqa: F403

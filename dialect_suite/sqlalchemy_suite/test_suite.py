@@ -1,0 +1,3 @@
+"""Every test of SQLAlchemy's dialect conformance suite."""
+
+from sqlalchemy.testing.suite import *  # noqa: F403
