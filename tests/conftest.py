@@ -48,3 +48,24 @@ ALL_TABLES = (
     "instruments",
     "users",
 )
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    # SQLAlchemy's and Alembic's dialect suites take about two minutes of mostly waiting:
+    # when they are selected, they start now and run beside the rest of the suite.
+    selected = {
+        (item.callspec.params["suite"], item.callspec.params["target"])
+        for item in session.items
+        if isinstance(item, pytest.Function)
+        and item.nodeid.startswith("tests/test_dialect_suites.py")
+    }
+    if selected:
+        from tests.dialect_suites import start_in_background
+
+        start_in_background(selected)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    from tests.dialect_suites import stop_background
+
+    stop_background()

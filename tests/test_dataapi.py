@@ -23,7 +23,28 @@ from typing import Any
 
 import pytest
 from alembic import command
-from sqlalchemy import URL, Engine, create_engine, func, select, text
+from sqlalchemy import (
+    ARRAY,
+    JSON,
+    URL,
+    Column,
+    Date,
+    Engine,
+    Float,
+    Integer,
+    Interval,
+    LargeBinary,
+    MetaData,
+    Table,
+    Text,
+    Time,
+    bindparam,
+    create_engine,
+    func,
+    literal,
+    select,
+    text,
+)
 from sqlalchemy.exc import DBAPIError
 
 from alex_db import (
@@ -840,3 +861,211 @@ def test_a_read_whose_answer_is_lost_is_a_connection_error_not_configuration(
         db.users.find_by_clerk_id(job_owner)
     assert not isinstance(info.value, CommitOutcomeUnknownError | ConfigurationError)
     assert db.users.find_by_clerk_id(job_owner) is not None
+
+
+# --- what SQLAlchemy's dialect suite found (dialect_suite/; each fix has its own test) ----
+
+_probe_metadata = MetaData()
+PROBE = Table(
+    "alex_dialect_probe",
+    _probe_metadata,
+    Column("id", Integer, primary_key=True),
+    Column("blob", LargeBinary),
+    Column("day", Date),
+    Column("at", Time),
+    Column("at_tz", Time(timezone=True)),
+    Column("span", Interval),
+    Column("doc", JSON),
+    Column("numbers", ARRAY(Integer)),
+    Column("words", ARRAY(Text)),
+    Column("ratio", Float),
+)
+
+
+@pytest.fixture
+def probe(aurora: Aurora, client: Any) -> Iterator[Engine]:
+    engine = aurora.engine(client)
+    _probe_metadata.create_all(engine)
+    yield engine
+    _probe_metadata.drop_all(engine)
+    engine.dispose()
+
+
+def stored(engine: Engine, column: Any) -> Any:
+    with engine.connect() as conn:
+        return conn.execute(select(column)).scalar_one()
+
+
+def test_binary_values_round_trip(probe: Engine) -> None:
+    """The driver had no DB-API ``Binary`` constructor: every LargeBinary write failed."""
+    data = bytes(range(256))
+    with probe.begin() as conn:
+        conn.execute(PROBE.insert(), {"id": 1, "blob": data})
+    assert stored(probe, PROBE.c.blob) == data
+
+
+def test_empty_in_on_an_integer_column_is_valid_sql(probe: Engine) -> None:
+    """The Integer cast wrapped SQLAlchemy's empty-set placeholder: a syntax error."""
+    with probe.begin() as conn:
+        conn.execute(PROBE.insert(), [{"id": 1}, {"id": 2}])
+    with probe.connect() as conn:
+        ids = PROBE.c.id
+        assert conn.execute(select(ids).where(ids.in_([]))).all() == []
+        assert conn.execute(select(ids).where(ids.not_in([])).order_by(ids)).scalars().all() == [
+            1,
+            2,
+        ]
+        assert conn.execute(select(ids).where(ids.in_([2, 3]))).scalars().all() == [2]
+        # Integer arguments still reach functions that take integer, not bigint.
+        days = func.make_interval(0, 0, 0, 2, type_=Interval)
+        assert conn.execute(select(days)).scalar_one() == dt.timedelta(2)
+
+
+def test_a_null_date_parameter_has_a_type(probe: Engine) -> None:
+    with probe.begin() as conn:
+        conn.execute(PROBE.insert(), {"id": 1, "day": None})
+    with probe.connect() as conn:
+        day = bindparam("day", None, type_=Date)
+        assert conn.execute(select(PROBE.c.id).where(PROBE.c.day.is_distinct_from(day))).all() == []
+        assert conn.execute(select(literal(None, Date))).scalar_one() is None
+
+
+def test_time_keeps_microseconds_and_its_offset(probe: Engine) -> None:
+    plain = dt.time(9, 30, 15, 123456)
+    zoned = dt.time(9, 30, 15, 654321, tzinfo=dt.timezone(dt.timedelta(hours=5, minutes=30)))
+    with probe.begin() as conn:
+        conn.execute(PROBE.insert(), {"id": 1, "at": plain, "at_tz": zoned})
+    assert stored(probe, PROBE.c.at) == plain
+    assert stored(probe, PROBE.c.at_tz) == zoned  # selected as text: TIMETZ cannot be a result
+
+
+def test_intervals_are_sent_and_read_back_as_timedeltas(probe: Engine) -> None:
+    span = dt.timedelta(days=-3, seconds=4_000, microseconds=17)
+    with probe.begin() as conn:
+        conn.execute(PROBE.insert(), {"id": 1, "span": span})
+    assert stored(probe, PROBE.c.span) == span
+    moment = dt.datetime(2026, 3, 1, 12, 0)
+    with probe.connect() as conn:
+        assert conn.execute(
+            select(literal(moment) - literal(dt.timedelta(days=1)))
+        ).scalar_one() == (dt.datetime(2026, 2, 28, 12, 0))
+        assert conn.execute(select(literal(span))).scalar_one() == span
+
+
+def test_json_paths_and_indexes_are_typed(probe: Engine) -> None:
+    """Path parameters went out as varchar: "operator does not exist: json #>> varchar"."""
+    with probe.begin() as conn:
+        conn.execute(PROBE.insert(), {"id": 1, "doc": {"a": [10, {"b": "deep"}], "k": "v"}})
+    with probe.connect() as conn:
+        doc = PROBE.c.doc
+        assert conn.execute(select(doc[("a", 1, "b")].as_string())).scalar_one() == "deep"
+        assert conn.execute(select(doc["a"][0].as_integer())).scalar_one() == 10
+        assert conn.execute(select(doc["k"].as_string())).scalar_one() == "v"
+
+
+@pytest.mark.parametrize("name", ["1param", "42numbers", "more/slashes", "q?marks", "réve", "a b"])
+def test_bind_parameter_names_the_data_api_cannot_carry_are_escaped(
+    probe: Engine, name: str
+) -> None:
+    with probe.connect() as conn:
+        assert conn.execute(select(bindparam(name, 7, type_=Integer))).scalar_one() == 7
+
+
+def test_every_isolation_level_and_only_a_non_default_one_costs_a_call(
+    aurora: Aurora, client: Any
+) -> None:
+    for level, extra in [("SERIALIZABLE", 1), ("REPEATABLE READ", 1), ("READ COMMITTED", 0)]:
+        engine = aurora.engine(client, isolation_level=level)
+        with engine.connect():
+            pass  # bootstrap
+        with count_data_api_calls(client) as calls, engine.begin() as conn:
+            shown = conn.execute(text("SHOW transaction_isolation")).scalar_one()
+        assert shown == level.lower()
+        assert ops(calls) == ["Begin", *["Execute"] * extra, "Execute", "Commit"]
+        engine.dispose()
+    # An AUTOCOMMIT engine stays one after a connection used another level.
+    engine = aurora.engine(client, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execution_options(isolation_level="SERIALIZABLE")
+        assert conn.get_isolation_level() == "SERIALIZABLE"
+    with count_data_api_calls(client) as calls, engine.connect() as conn:
+        assert conn.get_isolation_level() == "AUTOCOMMIT"
+        conn.execute(text("SELECT 1"))
+    assert ops(calls) == ["Execute"]
+    engine.dispose()
+
+
+def test_arrays_are_sent_as_literals_of_the_columns_type(probe: Engine) -> None:
+    words = ["plain", 'with "quotes"', "back\\slash", "comma, {braces}", "", None]
+    with probe.begin() as conn:
+        conn.execute(PROBE.insert(), {"id": 1, "numbers": [3, None, -1], "words": words})
+    assert stored(probe, PROBE.c.numbers) == [3, None, -1]
+    assert stored(probe, PROBE.c.words) == words
+
+
+def test_infinite_and_nan_floats_round_trip(probe: Engine) -> None:
+    with probe.begin() as conn:
+        conn.execute(
+            PROBE.insert(),
+            [
+                {"id": 1, "ratio": math.inf},
+                {"id": 2, "ratio": -math.inf},
+                {"id": 3, "ratio": math.nan},
+            ],
+        )
+    with probe.connect() as conn:
+        values = conn.execute(select(PROBE.c.ratio).order_by(PROBE.c.id)).scalars().all()
+    assert values[:2] == [math.inf, -math.inf]
+    assert math.isnan(values[2])
+
+
+@pytest.mark.parametrize(
+    "sent",
+    [
+        "2026-12-02 09:39:16.5",
+        "2026-12-02T09:39:16.500",
+        "2026-12-02T09:39:16.500000Z",
+        "2026-12-02 09:39:16.5+00",
+        "2026-12-02T11:39:16.500+02:00",
+    ],
+)
+def test_timestamps_are_decoded_in_every_common_form(sent: str) -> None:
+    """Another Data API implementation sends ISO-8601 with T and Z: every read failed."""
+    expected = dt.datetime(2026, 12, 2, 9, 39, 16, 500000, tzinfo=dt.UTC)
+    assert driver.decode_field({"stringValue": sent}, "timestamptz") == expected
+    if "+" not in sent and "Z" not in sent:
+        assert driver.decode_field({"stringValue": sent}, "timestamp") == expected.replace(
+            tzinfo=None
+        )
+
+
+def test_a_value_that_cannot_be_decoded_is_a_typed_error_naming_the_column() -> None:
+    records = [[{"longValue": 1}, {"stringValue": "yesterday"}]]
+    with pytest.raises(
+        driver.DataAPIDataError, match=r"column 'created_at' \(timestamptz\) value 'yesterday'"
+    ):
+        driver._decode_records(records, ["int8", "timestamptz"], [("id",), ("created_at",)])
+
+
+def test_create_engine_works_from_a_url_alone(
+    aurora: Aurora, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLAlchemy's test plugin, Alembic and other tools make engines from a URL."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL_RDS_DATA", aurora.emulator.endpoint_url)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
+    url = URL.create(
+        "postgresql+alexdataapi",
+        database=aurora.url.database,
+        query={"resource_arn": CLUSTER_ARN, "secret_arn": SECRET_ARN, "region": "us-east-1"},
+    )
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            assert (
+                conn.execute(text("SELECT current_database()")).scalar_one() == aurora.url.database
+            )
+    finally:
+        engine.dispose()
+    with pytest.raises(ConfigurationError, match="unknown Data API URL parameter"):
+        create_engine(url.update_query_dict({"sslmode": "require"})).connect()

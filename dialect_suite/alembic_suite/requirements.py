@@ -1,4 +1,4 @@
-"""What PostgreSQL 15 supports, for Alembic's migration suite (one class for both
+"""What PostgreSQL (15 and later) supports, for Alembic's migration suite (one class for both
 targets, as for SQLAlchemy's suite)."""
 
 from __future__ import annotations

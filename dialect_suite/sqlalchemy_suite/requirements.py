@@ -1,9 +1,10 @@
-"""What PostgreSQL 15 supports, for SQLAlchemy's dialect conformance suite.
+"""What PostgreSQL (15 and later) supports, for SQLAlchemy's dialect conformance suite.
 
 One class for every target: the baseline (``postgresql+psycopg``) and the Data API
 dialect (``postgresql+alexdataapi``) are held to the same list. What the RDS Data API
 itself cannot do (not something a dialect could fix) is declared with ``_data_api_limit``
-and a comment naming the limit; docs/data-api.md lists the same limits for users.
+and a comment naming the limit, or in data_api_limits.py for single tests; the README
+and docs/data-api.md list the same limits for users.
 """
 
 from __future__ import annotations
