@@ -36,6 +36,7 @@ class PriceFile:
         self.path = path
         self.size = path.stat().st_size
         self._progress = progress
+        self._names: list[str] | None = None
 
     def _open(self) -> tuple[io.BufferedReader, io.TextIOWrapper]:
         raw = self.path.open("rb")
@@ -43,6 +44,11 @@ class PriceFile:
 
     def columns(self) -> list[str]:
         """The header's column names, or ``HeaderError`` saying what is wrong."""
+        if self._names is None:
+            self._names = self._read_header()
+        return self._names
+
+    def _read_header(self) -> list[str]:
         raw, text = self._open()
         with raw, text:
             try:

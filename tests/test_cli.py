@@ -678,6 +678,10 @@ def test_load_prices_records_every_row_in_chunks(migrated_url: URL, tmp_path: Pa
     output = ok(cli(migrated_url, "load-prices", str(path), "--chunk-size", "2"))
     assert "Loaded 5 price rows for 3 symbol(s)" in output
     assert "Loading prices" in output
+    # The bar counts the bytes read, to the end of the file (it counted parsed rows,
+    # and started only once the whole file was parsed).
+    size = path.stat().st_size
+    assert f"{size}/{size} bytes" in output
     stored = sql(
         migrated_url,
         "SELECT symbol, date::text, close_price, volume FROM price_history ORDER BY 1, 2",

@@ -19,6 +19,12 @@ needs (each is listed in the README so it can go upstream):
 * Bulk INSERTs never exceed the 65,536-character SQL limit: plain executemany
   goes to BatchExecuteStatement, and ``insertmanyvalues`` (INSERT .. RETURNING of
   many rows) is paged small enough.
+* Parameters whose SQL type PostgreSQL cannot infer from a Data API Field render
+  ``CAST(:p AS type)`` (SQLAlchemy's RENDER_CASTS, as for psycopg): integers, floats,
+  dates and times, intervals, JSON paths and indexes, arrays. Names the Data API
+  cannot carry are escaped. ``Time`` keeps microseconds and offset, ``Interval`` and
+  arrays travel both ways, and every isolation level works. SQLAlchemy's and
+  Alembic's own suites hold the dialect to this (``dialect_suite/``).
 """
 
 from __future__ import annotations
@@ -187,16 +193,23 @@ class _Array(PG_ARRAY[Any]):
         return process
 
 
+# JSON element access: the SQL type a path or index parameter is cast to (these types
+# have no DDL name of their own for the type compiler to render).
+
+
 class _JSONPath(JSONPathType):
     render_bind_cast = True
+    bind_cast_type = "TEXT[]"  # the #> and #>> operators' path
 
 
 class _JSONIntIndex(sqltypes.JSON.JSONIntIndexType):
     render_bind_cast = True
+    bind_cast_type = "INTEGER"
 
 
 class _JSONStrIndex(sqltypes.JSON.JSONStrIndexType):
     render_bind_cast = True
+    bind_cast_type = "TEXT"
 
 
 class _Uuid(pg_types.PGUuid[Any]):
@@ -314,16 +327,11 @@ class AlexDataAPICompiler(PGCompiler):
 
     def render_bind_cast(self, type_: Any, dbapi_type: Any, sqltext: str) -> str:
         # CAST(...) rather than PostgreSQL's ::, which would follow a :name parameter.
-        if isinstance(dbapi_type, sqltypes.JSON.JSONPathType):
-            target = "TEXT[]"  # the #> and #>> operators' path
-        elif isinstance(dbapi_type, sqltypes.JSON.JSONIntIndexType):
-            target = "INTEGER"
-        elif isinstance(dbapi_type, sqltypes.JSON.JSONStrIndexType):
-            target = "TEXT"
-        else:
-            target = self.dialect.type_compiler_instance.process(
+        target = getattr(dbapi_type, "bind_cast_type", None) or (
+            self.dialect.type_compiler_instance.process(
                 dbapi_type, identifier_preparer=self.preparer
             )
+        )
         return f"CAST({sqltext} AS {target})"
 
 

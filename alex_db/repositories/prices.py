@@ -107,6 +107,34 @@ def _on_conflict(stmt: Insert, *, update_volume: bool) -> Insert:
     )
 
 
+# The staging tables' columns as COPY's binary format types them.
+_COPY_TYPES = {
+    "line": "int8",
+    "symbol": "varchar",
+    "date": "date",
+    "close_price": "numeric",
+    "volume": "int8",
+}
+
+
+def _copy_into(connection: Connection, table: Table, rows: Iterable[Sequence[object]]) -> None:
+    """COPY rows (in the table's column order) into a staging table, in binary."""
+    driver = connection.connection.driver_connection
+    assert driver is not None
+    names = [column.name for column in table.c]
+    copy_sql = f'COPY "{table.name}" ({", ".join(names)}) FROM STDIN (FORMAT BINARY)'
+    with driver.cursor() as cursor, cursor.copy(copy_sql) as copy:
+        copy.set_types([_COPY_TYPES[name] for name in names])
+        for row in rows:
+            copy.write_row(row)
+
+
+def _as_parameters(table: Table, rows: Iterable[Sequence[object]]) -> list[dict[str, object]]:
+    """Rows (in the staging table's column order) as parameter sets for one executemany."""
+    names = [column.name for column in table.c]
+    return [dict(zip(names, row, strict=True)) for row in rows]
+
+
 CARDINALITY_VIOLATION = "21000"  # ON CONFLICT DO UPDATE met one key twice
 LOAD_BATCH_ROWS = 10_000
 
@@ -159,21 +187,9 @@ class PriceLoad:
         if not self._batch:
             return
         if self._copy:
-            driver = connection_of(self._ex).connection.driver_connection
-            assert driver is not None
-            copy_sql = (
-                f'COPY "{self._stage.name}" (line, symbol, date, close_price, volume) '
-                "FROM STDIN (FORMAT BINARY)"
-            )
-            with driver.cursor() as cursor, cursor.copy(copy_sql) as copy:
-                copy.set_types(["int8", "varchar", "date", "numeric", "int8"])
-                for value in self._batch:
-                    copy.write_row(value)
+            _copy_into(connection_of(self._ex), self._stage, self._batch)
         else:
-            keys = ("line", "symbol", "date", "close_price", "volume")
-            self._ex.execute(
-                insert(self._stage), [dict(zip(keys, v, strict=True)) for v in self._batch]
-            )
+            self._ex.execute(insert(self._stage), _as_parameters(self._stage, self._batch))
         self._rows += len(self._batch)
         self._batch = []
 
@@ -316,14 +332,7 @@ class PriceHistoryRepository(Repository):
     ) -> None:
         stage = _staging_table(MetaData())
         stage.create(connection)
-        driver = connection.connection.driver_connection
-        assert driver is not None
-        columns = "symbol, date, close_price, volume"
-        copy_sql = f'COPY "{stage.name}" ({columns}) FROM STDIN (FORMAT BINARY)'
-        with driver.cursor() as cursor, cursor.copy(copy_sql) as copy:
-            copy.set_types(["varchar", "date", "numeric", "int8"])
-            for value in values:
-                copy.write_row(value)
+        _copy_into(connection, stage, values)
         # The merge sorts the rows (lock order): give it room to sort them in memory
         # (the default 4MB spills 100,000 rows to disk). LOCAL: it ends with the
         # transaction, and a larger work_mem only lets later statements in it use more.
