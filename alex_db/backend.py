@@ -3,16 +3,19 @@
 The repositories never ask which backend they run on; they ask a
 :class:`Capabilities` how to do what differs: how many rows one multi-row INSERT
 may carry, whether a long read must be paged to fit a response, and how to bulk
-load prices. :func:`capabilities_for` is the one place that looks at the dialect.
+load prices. :func:`capabilities_for` is the one place that looks at the dialect, and
+:func:`copy_lines` the one that talks to the driver.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
 
+from sqlalchemy import Connection
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError
 
 from alex_db.dataapi import limits as data_api
 
@@ -73,3 +76,37 @@ def capabilities_for(dialect: Dialect) -> Capabilities:
     if dialect.driver == "psycopg":
         return POSTGRES
     return POSTGRES_WITHOUT_COPY
+
+
+# --- COPY (where ``bulk_load`` is "copy") -----------------------------------------------
+
+NULL = "\\N"  # NULL in COPY's text format
+COPY_BLOCK_LINES = 2_000  # about 70 KB of text per write
+
+
+def copy_lines(
+    connection: Connection, table: str, columns: Sequence[str], lines: Iterable[str]
+) -> None:
+    """COPY rows into ``table`` in COPY's text format: each line the ``columns``'
+    values, tab-separated, NULL as :data:`NULL`, ending in a newline. The lines are
+    written in blocks as they come. A driver error is raised as SQLAlchemy raises them
+    for any statement (``DBAPIError``), so the repositories translate it as usual; an
+    exception from ``lines`` aborts the COPY and is raised as it is."""
+    driver = connection.connection.driver_connection
+    assert driver is not None
+    sql = f'COPY "{table}" ({", ".join(columns)}) FROM STDIN'
+    dbapi_error = connection.dialect.loaded_dbapi.Error
+    try:
+        with driver.cursor() as cursor, cursor.copy(sql) as copy:
+            block: list[str] = []
+            for line in lines:
+                block.append(line)
+                if len(block) == COPY_BLOCK_LINES:
+                    copy.write("".join(block))
+                    block = []
+            copy.write("".join(block))
+    except dbapi_error as exc:
+        invalidated = connection.dialect.is_disconnect(exc, driver, None)
+        raise DBAPIError.instance(
+            sql, None, exc, dbapi_error, connection_invalidated=invalidated
+        ) from exc

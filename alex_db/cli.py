@@ -640,10 +640,11 @@ def load_prices(
 ) -> None:
     """Load daily closing prices from a CSV file: all rows or, on any problem, none.
 
-    The file is read once, as a stream (memory does not grow with it); every problem is
+    The file is read as a stream (memory does not grow with it); every problem is
     reported with its line, and the rows are written in one transaction only if there
-    is none. A file without a volume column leaves the volumes already stored as they
-    are."""
+    is none. New rows go straight in; a file that touches stored days is read a second
+    time and merged. A file without a volume column leaves the volumes already stored as
+    they are."""
     db = _state(ctx).db
     err = _console(stderr=True)
     try:
@@ -651,10 +652,6 @@ def load_prices(
     except KeyboardInterrupt:
         err.print(Text("interrupted: no prices were written (the load was rolled back)"))
         raise typer.Exit(130) from None
-
-
-class _RefusedError(Exception):
-    """The file has problems: leave the transaction so that it rolls back."""
 
 
 def _load_prices(db: Database, csv_file: Path, chunk_size: int) -> None:
@@ -666,58 +663,45 @@ def _load_prices(db: Database, csv_file: Path, chunk_size: int) -> None:
         TimeElapsedColumn(),
         console=console,
     )
-    problems: list[str] = []
     with progress:
         task = progress.add_task("Loading prices", total=None)
-        prices = PriceFile(csv_file, lambda read: progress.advance(task, read))
+        prices = PriceFile(csv_file, lambda read: progress.update(task, completed=read))
         progress.update(task, total=prices.size)
         try:
-            has_volume = prices.has_volume
+            prices.columns()
         except HeaderError as exc:
             progress.stop()
             err.print(Text(f"error: {exc}; no prices were written"))
             raise typer.Exit(1) from None
         if prices.size:
             db.check_schema()
-        count = 0
-        try:
-            # One transaction: the rows wait on the server until the whole file is known
-            # to be good, and a failure anywhere (or Ctrl-C) writes nothing.
-            with (
-                db.transaction(),
-                db.price_history.load(update_volume=has_volume, batch_rows=chunk_size) as load,
-            ):
-                for line, row in prices.rows():
-                    if isinstance(row, str):
-                        count += 1
-                        if len(problems) < KEPT_PROBLEMS:
-                            problems.append(f"line {line}: {row}")
-                    else:
-                        load.add(line, row)
-                progress.update(task, description="Loading prices (checking, merging)")
-                outcome = load.finish(merge=not count, limit=KEPT_PROBLEMS)
-                for symbol, first in outcome.unknown:
-                    problems.append(
-                        f"line {first}: unknown symbol {symbol} (and any later rows of it)"
-                    )
-                for symbol, day, lines in outcome.repeated:
-                    problems.append(
-                        f"lines {', '.join(map(str, lines))}: {symbol} on {day} appears "
-                        f"{len(lines)} times"
-                    )
-                count += outcome.unknown_count + outcome.repeated_count
-                if not outcome.merged:
-                    raise _RefusedError
-        except _RefusedError:
-            progress.stop()
-            for message in problems:
-                err.print(Text(message))
-            if count > len(problems):
-                err.print(f"... and {count - len(problems)} more")
-            err.print(Text(f"error: {count} problem(s) in {csv_file}; no prices were written"))
-            raise typer.Exit(1) from None
-    symbols = outcome.symbols
-    console.print(f"Loaded {outcome.rows:,} price rows for {symbols} symbol(s) from {csv_file}.")
+        outcome = db.price_history.load_file(
+            prices,
+            batch_rows=chunk_size,
+            limit=KEPT_PROBLEMS,
+            stage=lambda doing: progress.update(task, description=f"Loading prices ({doing})"),
+        )
+    if outcome.problems:
+        problems = [f"line {line}: {what}" for line, what in outcome.malformed]
+        problems += [
+            f"line {first}: unknown symbol {symbol} (and any later rows of it)"
+            for symbol, first in outcome.unknown
+        ]
+        problems += [
+            f"lines {', '.join(map(str, lines))}: {symbol} on {day} appears {len(lines)} times"
+            for symbol, day, lines in outcome.repeated
+        ]
+        for message in problems:
+            err.print(Text(message))
+        if outcome.problems > len(problems):
+            err.print(f"... and {outcome.problems - len(problems)} more")
+        err.print(
+            Text(f"error: {outcome.problems} problem(s) in {csv_file}; no prices were written")
+        )
+        raise typer.Exit(1)
+    console.print(
+        f"Loaded {outcome.rows:,} price rows for {outcome.symbols} symbol(s) from {csv_file}."
+    )
 
 
 # --- check-code -----------------------------------------------------------------------

@@ -7,15 +7,18 @@ equivalents are the emulator's fault switches, in tests/test_dataapi.py.)"""
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from collections.abc import Iterator
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from sqlalchemy import URL, create_engine, func, select, text
 
 from alex_db import CommitOutcomeUnknownError, Database, DatabaseConnectionError
-from alex_db.models import Instrument, Job
+from alex_db.models import Instrument, Job, PriceHistory
+from alex_db.price_files import PriceFile
 from alex_db.schemas import JobCreate, UserCreate
 from tests.conftest import ALL_TABLES
 from tests.factories import instrument_create
@@ -140,3 +143,24 @@ def test_a_read_on_a_dropped_connection_is_a_connection_error(
         db.users.find_by_clerk_id(OWNER)
     assert not isinstance(info.value, CommitOutcomeUnknownError)
     assert db.users.find_by_clerk_id(OWNER) is not None  # the pool recovers
+
+
+def test_a_connection_lost_in_the_middle_of_a_price_load_wrote_nothing(
+    db: Database, proxy: FaultProxy, alex_db_url: URL, tmp_path: Path
+) -> None:
+    """Cut while the rows stream straight into price_history (COPY): a typed
+    connection error that can say nothing was written, and nothing was."""
+    db.instruments.create_instrument(instrument_create("SPY"))
+    start = dt.date(2020, 1, 1)
+    path = tmp_path / "prices.csv"
+    lines = [f"SPY,{start + dt.timedelta(days=i)},10.5,7" for i in range(3000)]
+    path.write_text("symbol,date,close_price,volume\n" + "\n".join(lines) + "\n")
+    proxy.arm(b"SPY\t2024-01-01", "before")  # a row in the middle of the COPY data
+    with pytest.raises(DatabaseConnectionError, match="nothing was written") as info:
+        db.price_history.load_file(PriceFile(path))
+    assert not isinstance(info.value, CommitOutcomeUnknownError)
+    assert proxy.fired == 1
+    engine = create_engine(alex_db_url)  # directly, not through the proxy
+    with engine.connect() as conn:
+        assert conn.scalar(select(func.count()).select_from(PriceHistory)) == 0
+    engine.dispose()

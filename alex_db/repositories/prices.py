@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 from pydantic import TypeAdapter
 from sqlalchemy import (
@@ -30,8 +31,10 @@ from sqlalchemy.dialects.postgresql import Insert, aggregate_order_by
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import DBAPIError
 
+from alex_db.backend import NULL, copy_lines
 from alex_db.errors import InvalidInputError, InvalidReferenceError
 from alex_db.models import Instrument, PriceHistory
+from alex_db.price_files import PriceFile, PriceRecord, record_of
 from alex_db.repositories.base import (
     Executor,
     Repository,
@@ -107,52 +110,40 @@ def _on_conflict(stmt: Insert, *, update_volume: bool) -> Insert:
     )
 
 
-# The staging tables' columns as COPY's binary format types them.
-_COPY_TYPES = {
-    "line": "int8",
-    "symbol": "varchar",
-    "date": "date",
-    "close_price": "numeric",
-    "volume": "int8",
-}
-
-
-def _copy_into(connection: Connection, table: Table, rows: Iterable[Sequence[object]]) -> None:
-    """COPY rows (in the table's column order) into a staging table, in binary."""
-    driver = connection.connection.driver_connection
-    assert driver is not None
-    names = [column.name for column in table.c]
-    copy_sql = f'COPY "{table.name}" ({", ".join(names)}) FROM STDIN (FORMAT BINARY)'
-    with driver.cursor() as cursor, cursor.copy(copy_sql) as copy:
-        copy.set_types([_COPY_TYPES[name] for name in names])
-        for row in rows:
-            copy.write_row(row)
-
-
-def _as_parameters(table: Table, rows: Iterable[Sequence[object]]) -> list[dict[str, object]]:
-    """Rows (in the staging table's column order) as parameter sets for one executemany."""
-    names = [column.name for column in table.c]
-    return [dict(zip(names, row, strict=True)) for row in rows]
+_PRICE_COLUMNS = ("symbol", "date", "close_price", "volume")
+_STAGE_COLUMNS = ("line", *_PRICE_COLUMNS)
 
 
 CARDINALITY_VIOLATION = "21000"  # ON CONFLICT DO UPDATE met one key twice
+# A plain COPY into price_history that fails with one of these (a row stored, or an
+# instrument deleted, since the load looked; a deadlock with a concurrent writer) is
+# rolled back and the load goes the staging way, which handles all three.
+_NOT_DIRECT_SQLSTATES = frozenset({"23505", "23503", "40P01"})
 LOAD_BATCH_ROWS = 10_000
 
 
 @dataclass
 class LoadOutcome:
-    """What :meth:`PriceLoad.finish` found: the rows merged, or why nothing was.
+    """What a bulk load found: the rows written, or why nothing was.
 
     Each list holds the first ``limit`` problems in file order; the counts say how many
     there are in all."""
 
-    rows: int = 0
+    rows: int
     symbols: int = 0
     merged: bool = False
     unknown: list[tuple[str, int]] = field(default_factory=list)  # symbol, first line
     unknown_count: int = 0
     repeated: list[tuple[str, dt.date, list[int]]] = field(default_factory=list)
     repeated_count: int = 0
+    malformed: list[tuple[int, str]] = field(default_factory=list)  # line, what is wrong
+    malformed_count: int = 0
+    direct: bool = False
+    """The rows went straight into ``price_history`` (every one of them was new)."""
+
+    @property
+    def problems(self) -> int:
+        return self.malformed_count + self.unknown_count + self.repeated_count
 
 
 class PriceLoad:
@@ -170,7 +161,8 @@ class PriceLoad:
         self._copy = copy
         self._update_volume = update_volume
         self._batch_rows = batch_rows
-        self._batch: list[tuple[int, str, dt.date, object, int | None]] = []
+        self._lines: list[str] = []  # COPY text, where the backend can COPY
+        self._parameters: list[dict[str, object]] = []  # INSERT parameter sets elsewhere
         self._rows = 0
         self._stage = _staging_table(MetaData(), Column("line", BigInteger))
         self._stage.create(connection_of(ex))
@@ -179,19 +171,38 @@ class PriceLoad:
         """Stage one validated row; ``line`` is the caller's position for it (reported
         back by :meth:`finish`)."""
         schema_arg(row, PriceHistoryCreate, "row")
-        self._batch.append((line, row.symbol, row.date, row.close_price, row.volume))
-        if len(self._batch) >= self._batch_rows:
+        self.add_record(line, record_of(row))
+
+    def add_record(self, line: int, record: PriceRecord) -> None:
+        """Stage one record from :meth:`alex_db.price_files.PriceFile.records` (or
+        :func:`~alex_db.price_files.record_of`): already checked, so not checked again."""
+        symbol, day, ordinal, price, volume = record
+        if self._copy:
+            self._lines.append(f"{line}\t{symbol}\t{day}\t{price}\t{volume or NULL}\n")
+            if len(self._lines) >= self._batch_rows:
+                self._flush()
+            return
+        self._parameters.append(
+            {
+                "line": line,
+                "symbol": symbol,
+                "date": dt.date.fromordinal(ordinal),
+                "close_price": Decimal(price),
+                "volume": None if volume is None else int(volume),
+            }
+        )
+        if len(self._parameters) >= self._batch_rows:
             self._flush()
 
     def _flush(self) -> None:
-        if not self._batch:
-            return
-        if self._copy:
-            _copy_into(connection_of(self._ex), self._stage, self._batch)
-        else:
-            self._ex.execute(insert(self._stage), _as_parameters(self._stage, self._batch))
-        self._rows += len(self._batch)
-        self._batch = []
+        if self._lines:
+            copy_lines(connection_of(self._ex), self._stage.name, _STAGE_COLUMNS, self._lines)
+            self._rows += len(self._lines)
+            self._lines = []
+        if self._parameters:
+            self._ex.execute(insert(self._stage), self._parameters)
+            self._rows += len(self._parameters)
+            self._parameters = []
 
     def finish(self, *, merge: bool = True, limit: int = 20) -> LoadOutcome:
         """Check the staged rows and, when ``merge`` and nothing is wrong, merge them.
@@ -265,6 +276,74 @@ class PriceLoad:
             outcome.repeated_count = int(self._ex.execute(counted).scalar_one())
 
 
+class _NotAllNewError(Exception):
+    """A row a plain COPY could not store as the merge would (or a malformed one)."""
+
+
+# Each instrument with the first and last day it has prices for (NULL, NULL: none).
+_STORED_DAYS = select(
+    _INSTRUMENTS.c.symbol,
+    select(func.min(PRICES.c.date))
+    .where(PRICES.c.symbol == _INSTRUMENTS.c.symbol)
+    .scalar_subquery(),
+    select(func.max(PRICES.c.date))
+    .where(PRICES.c.symbol == _INSTRUMENTS.c.symbol)
+    .scalar_subquery(),
+)
+
+
+def _copy_if_all_new(ex: Executor, prices: PriceFile) -> LoadOutcome | None:
+    """COPY the file straight into price_history if every row turns out to be new,
+    under a savepoint; None (the savepoint rolled back) as soon as one may not be.
+
+    A row is new for sure when its symbol is known, its day comes after the symbol's
+    previous row in the file (so no day is given twice) and lies outside the days
+    already stored for the symbol. That is decided here as the rows stream, from one
+    read of each instrument's first and last stored day; the server's own checks
+    (the primary key, the foreign key) catch what changed since.
+    """
+    connection = connection_of(ex)
+    stored: dict[str, tuple[int, int] | None] = {
+        symbol: None if first is None else (first.toordinal(), last.toordinal())
+        for symbol, first, last in ex.execute(_STORED_DAYS)
+    }
+    previous: dict[str, int] = {}
+    written = 0
+
+    def lines() -> Iterator[str]:
+        nonlocal written
+        with closing(prices.records()) as records:
+            for _, record in records:
+                if isinstance(record, str):
+                    raise _NotAllNewError
+                symbol, day, ordinal, price, volume = record
+                before = previous.get(symbol)
+                if before is None:
+                    if symbol not in stored:
+                        raise _NotAllNewError
+                    before = -1
+                span = stored[symbol]
+                if ordinal <= before or (span is not None and span[0] <= ordinal <= span[1]):
+                    raise _NotAllNewError
+                previous[symbol] = ordinal
+                written += 1
+                yield f"{symbol}\t{day}\t{price}\t{volume or NULL}\n"
+
+    savepoint = ex.begin_nested()
+    try:
+        copy_lines(connection, PRICES.name, _PRICE_COLUMNS, lines())
+    except _NotAllNewError:
+        savepoint.rollback()
+        return None
+    except DBAPIError as exc:
+        if getattr(exc.orig, "sqlstate", None) not in _NOT_DIRECT_SQLSTATES:
+            raise
+        savepoint.rollback()
+        return None
+    savepoint.commit()
+    return LoadOutcome(rows=written, symbols=len(previous), merged=True, direct=True)
+
+
 class PriceHistoryRepository(Repository):
     @contextmanager
     def load(
@@ -286,6 +365,58 @@ class PriceHistoryRepository(Repository):
         copy = self._capabilities.bulk_load == "copy"
         with self._atomic() as ex:
             yield PriceLoad(ex, copy=copy, update_volume=update_volume, batch_rows=batch_rows)
+
+    def load_file(
+        self,
+        prices: PriceFile,
+        *,
+        batch_rows: int = LOAD_BATCH_ROWS,
+        limit: int = 20,
+        stage: Callable[[str], None] | None = None,
+    ) -> LoadOutcome:
+        """Load a CSV file of prices: every row, or (if any row is wrong) none.
+
+        Returns what was written, or every problem the file has (malformed rows,
+        unknown symbols, a day given twice: the first ``limit`` of each by line, and
+        how many there are), found in one reading of the file. A file without a
+        ``volume`` column leaves the volumes already stored as they are. One
+        transaction (the caller's block if there is one). ``stage``, if given, is told
+        what the load is doing whenever that changes (for a progress display).
+
+        Where the backend can COPY and every row is new (each symbol known, its days
+        rising through the file and none of them already stored, as when a history is
+        first loaded or extended), the rows are copied straight into ``price_history``
+        as they are read, at the speed of a plain COPY. Otherwise the file is read again
+        into a staging table, checked there and merged, as :meth:`load` does.
+        """
+        count_arg(batch_rows, "batch_rows", minimum=1)
+        count_arg(limit, "limit", minimum=0)
+        tell = stage or (lambda _: None)
+        update_volume = prices.has_volume  # HeaderError before anything is sent
+        copy = self._capabilities.bulk_load == "copy"
+        with self._atomic() as ex:
+            if copy:
+                tell("loading")
+                outcome = _copy_if_all_new(ex, prices)
+                if outcome is not None:
+                    return outcome
+                tell("reading again to merge with stored prices")
+            else:
+                tell("loading")
+            load = PriceLoad(ex, copy=copy, update_volume=update_volume, batch_rows=batch_rows)
+            malformed: list[tuple[int, str]] = []
+            count = 0
+            for line, record in prices.records():
+                if isinstance(record, str):
+                    count += 1
+                    if len(malformed) < limit:
+                        malformed.append((line, record))
+                else:
+                    load.add_record(line, record)
+            tell("checking and merging")
+            outcome = load.finish(merge=not count, limit=limit)
+            outcome.malformed, outcome.malformed_count = malformed, count
+            return outcome
 
     @retried
     def record_prices(
@@ -332,7 +463,11 @@ class PriceHistoryRepository(Repository):
     ) -> None:
         stage = _staging_table(MetaData())
         stage.create(connection)
-        _copy_into(connection, stage, values)
+        lines = (
+            f"{symbol}\t{day.isoformat()}\t{price}\t{NULL if volume is None else volume}\n"
+            for symbol, day, price, volume in values
+        )
+        copy_lines(connection, stage.name, _PRICE_COLUMNS, lines)
         # The merge sorts the rows (lock order): give it room to sort them in memory
         # (the default 4MB spills 100,000 rows to disk). LOCAL: it ends with the
         # transaction, and a larger work_mem only lets later statements in it use more.
