@@ -39,6 +39,7 @@ from alex_db.config import Settings
 from alex_db.engine import make_engine, normalise_url, resolve_url
 from alex_db.errors import (
     InvalidInputError,
+    InvalidReferenceError,
     InvalidStateTransitionError,
     NotFoundError,
     NotMigratedError,
@@ -68,10 +69,11 @@ _OPEN: ContextVar[Mapping[int, Transaction] | None] = ContextVar(
 )
 
 # Errors a repository raises after a statement that changed nothing, or before any
-# was sent (bad input): the transaction around it is still good. Anything else (the
+# was sent (bad input; unknown symbols, which update_prices and record_prices find
+# before they write): the transaction around it is still good. Anything else (the
 # database refused a statement, or the call had already written when it failed)
 # spoils the transaction level it ran in.
-_HARMLESS = (NotFoundError, InvalidStateTransitionError, InvalidInputError)
+_HARMLESS = (NotFoundError, InvalidStateTransitionError, InvalidInputError, InvalidReferenceError)
 
 
 def harmless(exc: BaseException) -> bool:

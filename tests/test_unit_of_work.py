@@ -4,6 +4,7 @@ call inside it can escape, on both backends (every test here runs on each)."""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import importlib
 import inspect
 import pkgutil
@@ -27,7 +28,14 @@ from alex_db import (
 )
 from alex_db.models import Account, Position, User
 from alex_db.repositories.base import Repository
-from alex_db.schemas import AccountCreate, JobCreate, JobRead, UserCreate, UserUpdate
+from alex_db.schemas import (
+    AccountCreate,
+    JobCreate,
+    JobRead,
+    PriceHistoryCreate,
+    UserCreate,
+    UserUpdate,
+)
 from tests.factories import instrument_create
 
 REPOSITORIES = Path(alex_db.__file__).parent / "repositories"
@@ -194,17 +202,45 @@ def test_a_caught_database_error_spoils_the_block(committed_db: Database) -> Non
     assert stored_users(committed_db) == {"taken"}
 
 
-def test_a_call_that_wrote_before_failing_spoils_the_block(committed_db: Database) -> None:
-    """update_prices updates the known symbols, then reports the unknown ones: inside
-    a block, committing after catching that error would keep half a call."""
-    before = committed_db.instruments.create_instrument(instrument_create("HALF"))
+def test_unknown_symbols_found_before_writing_leave_the_block_usable(
+    committed_db: Database,
+) -> None:
+    """update_prices and record_prices look the symbols up before they write: with an
+    unknown one nothing of the call is written, and the block can go on."""
+    committed_db.instruments.create_instrument(instrument_create("HALF"))
+    with committed_db.transaction():
+        committed_db.users.create_user(user("stays"))
+        with pytest.raises(InvalidReferenceError, match="NOPE"):
+            committed_db.instruments.update_prices({"HALF": Decimal(1), "NOPE": Decimal(2)})
+        with pytest.raises(InvalidReferenceError, match="NOPE"):
+            committed_db.price_history.record_prices(
+                [
+                    PriceHistoryCreate(symbol=s, date=dt.date(2024, 1, 2), close_price=1)
+                    for s in ("HALF", "NOPE")
+                ]
+            )
+        committed_db.users.create_user(user("stays_too"))
+    assert stored_users(committed_db) == {"stays", "stays_too"}
+    half = committed_db.instruments.find_by_symbol("HALF")
+    assert half is not None
+    assert half.current_price == Decimal("450.1234")  # not updated
+    assert committed_db.price_history.latest_price("HALF") is None
+
+
+def test_a_foreign_key_the_database_refuses_spoils_the_block(committed_db: Database) -> None:
+    """The same class of error raised by the database (a position for an unknown
+    symbol, refused by its foreign key) leaves a transaction PostgreSQL will not go on
+    with."""
+    committed_db.users.create_user(user("owner"))
+    account = committed_db.accounts.create_account("owner", AccountCreate(account_name="a"))
     with (
         pytest.raises(TransactionAbortedError),
         committed_db.transaction(),
-        pytest.raises(InvalidReferenceError),
     ):
-        committed_db.instruments.update_prices({"HALF": Decimal(1), "NOPE": Decimal(2)})
-    assert committed_db.instruments.find_by_symbol("HALF") == before
+        committed_db.users.create_user(user("lost"))
+        with pytest.raises(InvalidReferenceError):
+            committed_db.positions.add_position(account.id, "NOPE", Decimal(1))
+    assert stored_users(committed_db) == {"owner"}
 
 
 def test_a_not_found_error_leaves_the_block_usable(committed_db: Database) -> None:
