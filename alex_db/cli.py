@@ -12,11 +12,15 @@ from __future__ import annotations
 import io
 import ipaddress
 import os
+import signal
+import threading
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
+from types import FrameType
 from typing import Annotated, Any
 from urllib.parse import unquote
 
@@ -648,13 +652,52 @@ def load_prices(
     db = _state(ctx).db
     err = _console(stderr=True)
     try:
-        _load_prices(db, csv_file, chunk_size)
+        with _interrupts_remembered() as interrupted:
+            _load_prices(db, csv_file, chunk_size, interrupted)
     except KeyboardInterrupt:
         err.print(Text("interrupted: no prices were written (the load was rolled back)"))
         raise typer.Exit(130) from None
 
 
-def _load_prices(db: Database, csv_file: Path, chunk_size: int) -> None:
+@contextmanager
+def _interrupts_remembered() -> Iterator[Callable[[], None]]:
+    """Ctrl-C that cannot be lost: the handler raises KeyboardInterrupt as Python's own
+    does and remembers it; the function yielded raises it again. pydantic-core swallows
+    an exception raised inside its Decimal validation (it calls ``Decimal.as_tuple()``,
+    whose ``DecimalTuple`` is built by Python code, where a signal handler can run): about
+    one Ctrl-C in seven during a load was lost that way, and the load went on to commit.
+    SIGINT is left alone outside the main thread or when it is not Python's default."""
+    interrupted = False
+
+    def check() -> None:
+        if interrupted:
+            raise KeyboardInterrupt
+
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGINT) is not signal.default_int_handler
+    ):
+        yield check
+        return
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        nonlocal interrupted
+        interrupted = True
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, interrupt)
+    try:
+        yield check
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def _load_prices(
+    db: Database, csv_file: Path, chunk_size: int, interrupted: Callable[[], None]
+) -> None:
+    """The load; ``interrupted`` raises KeyboardInterrupt after a Ctrl-C, and runs at
+    every step of the progress (each 1,000 lines and at the end of each pass over the
+    file, before anything is committed)."""
     console, err = _console(), _console(stderr=True)
     progress = Progress(
         TextColumn("{task.description}"),
@@ -665,7 +708,16 @@ def _load_prices(db: Database, csv_file: Path, chunk_size: int) -> None:
     )
     with progress:
         task = progress.add_task("Loading prices", total=None)
-        prices = PriceFile(csv_file, lambda read: progress.update(task, completed=read))
+
+        def advance(read: int) -> None:
+            interrupted()
+            progress.update(task, completed=read)
+
+        def stage(doing: str) -> None:
+            interrupted()
+            progress.update(task, description=f"Loading prices ({doing})")
+
+        prices = PriceFile(csv_file, advance)
         progress.update(task, total=prices.size)
         try:
             prices.columns()
@@ -679,7 +731,7 @@ def _load_prices(db: Database, csv_file: Path, chunk_size: int) -> None:
             prices,
             batch_rows=chunk_size,
             limit=KEPT_PROBLEMS,
-            stage=lambda doing: progress.update(task, description=f"Loading prices ({doing})"),
+            stage=stage,
         )
     if outcome.problems:
         problems = [f"line {line}: {what}" for line, what in outcome.malformed]
