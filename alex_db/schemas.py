@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import uuid
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Annotated, Any, ClassVar, Self, TypeVar
 
@@ -278,6 +279,11 @@ class InstrumentUpdate(UpdateSchema):
     )
 
 
+def classified(*allocations: Mapping[Any, object]) -> bool:
+    """Whether an instrument is classified: none of its allocations is empty."""
+    return all(allocations)
+
+
 class InstrumentRead(ReadSchema):
     symbol: str = Field(description="Ticker symbol.")
     name: str = Field(description="Full name of the instrument.")
@@ -294,8 +300,8 @@ class InstrumentRead(ReadSchema):
     @property
     def is_classified(self) -> bool:
         """All three allocations are present (the Planner sends the others to the Tagger)."""
-        return bool(
-            self.allocation_regions and self.allocation_sectors and self.allocation_asset_class
+        return classified(
+            self.allocation_regions, self.allocation_sectors, self.allocation_asset_class
         )
 
 

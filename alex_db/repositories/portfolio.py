@@ -21,7 +21,7 @@ from sqlalchemy import Row, Select, Text, bindparam, cast, select
 from alex_db.errors import NotFoundError
 from alex_db.models import Account, Instrument, Job, Position, User
 from alex_db.repositories.base import Repository, parse_uuid, table_of, user_key
-from alex_db.schemas import Portfolio
+from alex_db.schemas import Portfolio, classified
 
 USERS = table_of(User)
 ACCOUNTS = table_of(Account)
@@ -212,7 +212,7 @@ def build_portfolio(owner: Sequence[Row[Any]], positions: Sequence[Row[Any]]) ->
                 s for s, i in instruments.items() if i["current_price"] is None
             ),
             "instruments_missing_allocations": sorted(
-                s for s, a in allocations.items() if not all(a)
+                s for s, a in allocations.items() if not classified(*a)
             ),
         }
     )
