@@ -69,9 +69,27 @@ def make_engine(url: str | URL, settings: Settings | None = None, **kwargs: Any)
         "connect_timeout": max(2, math.ceil(settings.connect_timeout_s)),
         **kwargs.pop("connect_args", {}),
     }
+    connect_args["options"] = session_options(
+        connect_args.get("options", parsed.query.get("options"))
+    )
     engine = create_engine(parsed, connect_args=connect_args, **kwargs)
     event.listen(engine, "first_connect", _read_schema_revisions(engine))
     return engine
+
+
+# Every session runs in UTC, as it does on the Data API: timestamps come back as UTC
+# datetimes (the schemas promise UTC) and CURRENT_DATE, the default as-of date of a
+# position, is the UTC date, whatever TimeZone the server or database is set to. (With
+# the server's own zone psycopg also converted every timestamp through zoneinfo: at
+# 1,000 positions a portfolio's fetch took about a tenth longer.)
+UTC_SESSION = "-c TimeZone=UTC"
+
+
+def session_options(given: object) -> str:
+    """The libpq ``options`` for a session: UTC, then any the caller gave (a later
+    ``-c`` wins, so a caller who names another TimeZone gets it)."""
+    parts = [given] if isinstance(given, str) else list(given or ())  # type: ignore[call-overload]
+    return " ".join([UTC_SESSION, *(p for p in parts if p.strip())])
 
 
 _REVISIONS_SQL = "SELECT string_agg(version_num, ',') FROM alembic_version"

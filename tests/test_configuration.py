@@ -4,6 +4,7 @@ database named by the variable that chose it."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import socket
 import threading
@@ -12,12 +13,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import URL
+from sqlalchemy import URL, create_engine, text
+from sqlalchemy.pool import NullPool
 
 from alex_db import ConfigurationError, Database, DatabaseConnectionError
 from alex_db.config import Settings
-from alex_db.engine import normalise_url
+from alex_db.engine import make_engine, normalise_url
 from alex_db.testing.plugin import Backend
+from alex_db.testing.postgres import PostgresServer, scratch_database
 
 CLUSTER = "arn:aws:rds:us-east-1:123456789012:cluster:alex"
 SECRET = "arn:aws:secretsmanager:us-east-1:123456789012:secret:alex"
@@ -172,3 +175,57 @@ def test_a_missing_database_is_named_with_the_variable_that_chose_it(
     finally:
         db.engine.dispose()
         assert isinstance(alex_db_backend.url, URL)
+
+
+@pytest.fixture
+def auckland_database(alex_db_server: PostgresServer) -> Iterator[URL]:
+    """A scratch database whose own TimeZone is not UTC (nor 'Etc/UTC')."""
+    with scratch_database(alex_db_server.url, prefix="alex_tz") as url:
+        admin = create_engine(url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
+        try:
+            with admin.connect() as conn:
+                conn.execute(
+                    text(f"ALTER DATABASE \"{url.database}\" SET TimeZone = 'Pacific/Auckland'")
+                )
+        finally:
+            admin.dispose()
+        yield url
+
+
+def test_sessions_run_in_utc_whatever_the_database_says(auckland_database: URL) -> None:
+    """As on the Data API: timestamps are UTC datetimes, CURRENT_DATE the UTC date."""
+    engine = make_engine(auckland_database)
+    try:
+        with engine.connect() as conn:
+            zone, stamp, utc_today = conn.execute(
+                text(
+                    "SELECT current_setting('TimeZone'), now(), CURRENT_DATE = (now() AT TIME ZONE 'UTC')::date"
+                )
+            ).one()
+    finally:
+        engine.dispose()
+    assert zone == "UTC"
+    assert stamp.tzinfo is dt.UTC
+    assert utc_today is True
+
+
+@pytest.mark.parametrize(
+    ("given", "zone", "search_path"),
+    [
+        ("-c search_path=alex_custom", "UTC", "alex_custom"),
+        # The caller's own TimeZone comes later, and wins.
+        ("-c TimeZone=Europe/Paris", "Europe/Paris", '"$user", public'),
+    ],
+)
+def test_the_utc_session_keeps_the_options_the_url_gives(
+    auckland_database: URL, given: str, zone: str, search_path: str
+) -> None:
+    engine = make_engine(auckland_database.update_query_dict({"options": given}))
+    try:
+        with engine.connect() as conn:
+            found = conn.execute(
+                text("SELECT current_setting('TimeZone'), current_setting('search_path')")
+            ).one()
+    finally:
+        engine.dispose()
+    assert tuple(found) == (zone, search_path)
