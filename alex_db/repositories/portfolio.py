@@ -34,19 +34,22 @@ JOBS = table_of(Job)
 _ACCOUNT_LABELS = {c.name: f"account_{c.name}" for c in ACCOUNTS.c}
 _OWNER_COLUMNS = [*USERS.c, *(c.label(_ACCOUNT_LABELS[c.name]) for c in ACCOUNTS.c)]
 # Statement 2 selects every position of the owner (the columns the portfolio shows)
-# followed by its instrument's columns, the three allocations last, as JSON text: they
-# are decoded here, all rows' in one call (measured at 1,000 positions: decoding jsonb in
-# the driver took longer than fetching everything else in the statement, and one decoder
-# call per document cost a third more than one call for them all).
+# followed by its instrument's columns (the symbol is the position's), the three
+# allocations last, as JSON text: they are decoded here, all rows' in one call
+# (measured at 1,000 positions: decoding jsonb in the driver took longer than fetching
+# everything else in the statement, and one decoder call per document cost a third
+# more than one call for them all).
 _POSITION_COLUMNS = ("id", "account_id", "symbol", "quantity", "as_of_date")
 _ALLOCATIONS = ("allocation_regions", "allocation_sectors", "allocation_asset_class")
-_INSTRUMENT_NAMES = tuple(c.name for c in INSTRUMENTS.c if c.name not in _ALLOCATIONS)
+_INSTRUMENT_COLUMNS = tuple(
+    c.name for c in INSTRUMENTS.c if c.name not in {"symbol", *_ALLOCATIONS}
+)
 _FIRST_INSTRUMENT_COLUMN = len(_POSITION_COLUMNS)
-_FIRST_ALLOCATION_COLUMN = _FIRST_INSTRUMENT_COLUMN + len(_INSTRUMENT_NAMES)
+_FIRST_ALLOCATION_COLUMN = _FIRST_INSTRUMENT_COLUMN + len(_INSTRUMENT_COLUMNS)
 _POSITIONS: Select[Any] = (
     select(
         *(POSITIONS.c[name] for name in _POSITION_COLUMNS),
-        *(INSTRUMENTS.c[name].label(f"instrument_{name}") for name in _INSTRUMENT_NAMES),
+        *(INSTRUMENTS.c[name].label(f"instrument_{name}") for name in _INSTRUMENT_COLUMNS),
         *(cast(INSTRUMENTS.c[name], Text).label(f"instrument_{name}") for name in _ALLOCATIONS),
     )
     .join(ACCOUNTS, ACCOUNTS.c.id == POSITIONS.c.account_id)
@@ -148,19 +151,21 @@ def build_portfolio(owner: Sequence[Row[Any]], positions: Sequence[Row[Any]]) ->
             position_id, account_id, symbol, quantity, as_of_date = row[:_FIRST_INSTRUMENT_COLUMN]
             instrument = instruments.get(symbol)
             if instrument is None:
-                instrument = dict(
+                instrument = instruments[symbol] = dict(
                     zip(
-                        _INSTRUMENT_NAMES,
+                        _INSTRUMENT_COLUMNS,
                         row[_FIRST_INSTRUMENT_COLUMN:_FIRST_ALLOCATION_COLUMN],
                         strict=True,
-                    )
+                    ),
+                    symbol=symbol,
                 )
                 instrument.update(zip(_ALLOCATIONS, allocation, strict=True))
-                instruments[symbol] = instrument
                 allocations[symbol] = allocation
             price: Decimal | None = instrument["current_price"]
-            value = None if price is None else quantity * price
-            if value is not None:
+            if price is None:
+                value = None
+            else:
+                value = quantity * price
                 held_value[symbol] += value
             by_account[account_id].append(
                 {
