@@ -26,6 +26,7 @@ from psycopg.rows import RowFactory
 from sqlalchemy import URL, create_engine
 from sqlalchemy.pool import NullPool
 
+from alex_db.engine import session_options
 from alex_db.migrations import upgrade
 from alex_db.testing.postgres import find_server, scratch_database
 
@@ -61,9 +62,12 @@ def bench_database(prefix: str) -> Iterator[BenchDatabase]:
 def psycopg_connect(
     url: URL, *, row_factory: RowFactory[Any] | None = None, autocommit: bool = True
 ) -> psycopg.Connection[Any]:
-    """A plain psycopg connection to the database a SQLAlchemy URL names (TCP or socket)."""
+    """A plain psycopg connection to the database a SQLAlchemy URL names (TCP or socket),
+    with the session settings alex_db's engine uses (UTC), so that a baseline differs
+    from alex_db only in the code between the caller and the driver."""
     params: dict[str, Any] = url.translate_connect_args(username="user", database="dbname")
     params.update(url.query)  # host=/path/to/socket for the embedded server
+    params["options"] = session_options(params.get("options"))
     if row_factory is None:
         return psycopg.connect(**params, autocommit=autocommit)
     return psycopg.connect(**params, autocommit=autocommit, row_factory=row_factory)
