@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import URL, Engine, create_engine, event, make_url
@@ -85,10 +86,10 @@ def make_engine(url: str | URL, settings: Settings | None = None, **kwargs: Any)
 UTC_SESSION = "-c TimeZone=UTC"
 
 
-def session_options(given: object) -> str:
+def session_options(given: str | Sequence[str] | None) -> str:
     """The libpq ``options`` for a session: UTC, then any the caller gave (a later
     ``-c`` wins, so a caller who names another TimeZone gets it)."""
-    parts = [given] if isinstance(given, str) else list(given or ())  # type: ignore[call-overload]
+    parts = [given] if isinstance(given, str) else list(given or ())
     return " ".join([UTC_SESSION, *(p for p in parts if p.strip())])
 
 
