@@ -27,6 +27,7 @@ from benchlib import (
     Recorder,
     Report,
     Stats,
+    analyze,
     bench_database,
     fmt_rate,
     fmt_ratio,
@@ -156,6 +157,7 @@ def main() -> None:
         db = Database.from_url(target.url)
         try:
             users, accounts = load_data(db)
+            analyze(target.url)
             with psycopg_connect(target.url, row_factory=dict_row) as raw:
                 check_same(db, raw, users[0], accounts[0])
             results: list[tuple[str, Stats, Stats]] = [
@@ -176,7 +178,9 @@ def main() -> None:
     report = Report(NAME, "Point reads: alex_db repositories vs raw psycopg", machine)
     report.method = [
         f"{USERS} users, each with one account of {POSITIONS_PER_ACCOUNT} positions "
-        f"(distinct instruments out of {INSTRUMENTS}); the keys cycle over the users/accounts.",
+        f"(distinct instruments out of {INSTRUMENTS}); the keys cycle over the users/accounts; "
+        "`ANALYZE` after loading, as autovacuum would.",
+        "Both sides' sessions run with alex_db's settings (`TimeZone=UTC`).",
         "alex_db: `db.users.find_by_clerk_id(id)` / `db.positions.find_by_account(account_id)` "
         "through `Database.from_url`: a warm pool, a pooled connection switched to autocommit "
         "per call, prebuilt Core statements, Pydantic `UserRead` / `PositionWithInstrument` "

@@ -31,6 +31,7 @@ from benchlib import (
     Recorder,
     Report,
     Stats,
+    analyze,
     bench_database,
     fmt_ms,
     fmt_ratio,
@@ -310,6 +311,7 @@ def measure() -> tuple[list[tuple[str, str]], list[SizeResult]]:
             instruments = synthetic_instruments(INSTRUMENTS)
             db.instruments.upsert_many(instruments)
             users = load_users(db, [i.symbol for i in instruments])
+            analyze(target.url)
             results = [measure_size(db, target.url, size, users[size]) for size in SIZES]
         finally:
             db.dispose()
@@ -319,7 +321,9 @@ def measure() -> tuple[list[tuple[str, str]], list[SizeResult]]:
 METHOD = [
     f"One scratch database migrated with the real Alembic revisions; {INSTRUMENTS:,} "
     "synthetic instruments with valid allocations (every 97th unpriced, every 89th "
-    "unclassified); one user per size, positions dealt round-robin over the accounts.",
+    "unclassified); one user per size, positions dealt round-robin over the accounts; "
+    "then `ANALYZE`, as autovacuum would, so the planner knows the tables' sizes.",
+    "Both sides' sessions run with alex_db's settings (`TimeZone=UTC`).",
     "alex_db: `db.portfolio.load(clerk_user_id)` through `Database.from_url` (warm pool, "
     "autocommit reads). Statements counted with the engine's `before_cursor_execute` event.",
     "old: plain psycopg on one open autocommit connection with `dict_row`: "
