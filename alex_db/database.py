@@ -122,6 +122,10 @@ class Transaction:
         self.parent = parent
         self._savepoint = savepoint
         self._failure: BaseException | None = None
+        # The session is used by one thread at a time. A worker thread started inside
+        # the block (asyncio.to_thread copies the context) joins it; its calls, and its
+        # nested blocks for their whole length, take turns with everyone else's.
+        self._turn: threading.RLock = parent._turn if parent is not None else threading.RLock()
 
     @property
     def nested(self) -> bool:
@@ -327,15 +331,25 @@ class Database:
             session = self._session_factory()()
             tx = Transaction(self, session)
         else:
-            parent._check_usable()
-            with translated():
-                savepoint = parent.session.begin_nested()
+            # A savepoint is a level of the one connection's stack: no other thread's
+            # call may land inside it, so the nested block keeps the turn until it ends.
+            parent._turn.acquire()
+            try:
+                parent._check_usable()
+                with translated():
+                    savepoint = parent.session.begin_nested()
+            except BaseException:
+                parent._turn.release()
+                raise
             tx = Transaction(self, parent.session, parent, savepoint)
         token = _OPEN.set({**(_OPEN.get() or {}), id(self): tx})
         try:
             try:
                 yield tx
             finally:
+                if tx._savepoint is None:
+                    # The commit or rollback waits for a worker thread's call to end.
+                    tx._turn.acquire()
                 _OPEN.reset(token)
             tx._check_usable()
             with translated():  # a failed commit is alex_db's error to explain
@@ -356,6 +370,7 @@ class Database:
         finally:
             if tx._savepoint is None:
                 tx.session.close()
+            tx._turn.release()
 
     @contextmanager
     def _executor(self, work: Work) -> Iterator[Executor]:
@@ -365,18 +380,19 @@ class Database:
         "write" outside all of those runs in autocommit, in ``Repository._unit``."""
         tx = self.current_transaction()
         if tx is not None:
-            tx._check_usable()
-            session = tx.session
-            try:
-                session.flush()  # the service's pending ORM changes are visible to the facade
-                yield session
-            except BaseException as exc:
-                if not harmless(exc):
-                    tx._spoil(exc)
-                raise
-            if work != "read" and session.identity_map:
-                # The facade writes with Core: reload the service's ORM objects on access.
-                session.expire_all()
+            with tx._turn:
+                tx._check_usable()
+                session = tx.session
+                try:
+                    session.flush()  # the service's pending ORM changes are visible to it
+                    yield session
+                except BaseException as exc:
+                    if not harmless(exc):
+                        tx._spoil(exc)
+                    raise
+                if work != "read" and session.identity_map:
+                    # The facade writes with Core: reload the service's ORM objects on access.
+                    session.expire_all()
             return
         if self._connection is not None:
             with self._connection.begin_nested():

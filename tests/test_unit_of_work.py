@@ -4,6 +4,7 @@ call inside it can escape, on both backends (every test here runs on each)."""
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import datetime as dt
 import importlib
 import inspect
@@ -34,6 +35,7 @@ from alex_db.schemas import (
     JobRead,
     PriceHistoryCreate,
     UserCreate,
+    UserRead,
     UserUpdate,
 )
 from tests.factories import instrument_create
@@ -312,6 +314,83 @@ def test_two_asyncio_tasks_in_their_own_blocks_never_join_each_other(
     assert isinstance(outcomes[1], RuntimeError)
     assert seen == {"task_a": None, "task_b": None}
     assert stored_users(committed_db) == {"task_a"}
+
+
+def test_calls_from_worker_threads_inside_a_block_take_turns_on_its_session(
+    committed_db: Database,
+) -> None:
+    """``asyncio.to_thread`` carries the block into its worker thread, so the worker's
+    calls join it; several at once take turns on the block's one session (they raced
+    on it: "Session is already flushing" spoiled the block, every time)."""
+
+    async def main() -> list[UserRead | None]:
+        with committed_db.transaction() as tx:
+            tx.session.add_all([User(clerk_user_id=f"orm_{i}") for i in range(8)])
+            found = await asyncio.gather(
+                *(
+                    asyncio.to_thread(committed_db.users.find_by_clerk_id, f"orm_{i}")
+                    for i in range(8)
+                )
+            )
+            await asyncio.gather(
+                *(
+                    asyncio.to_thread(committed_db.users.create_user, user(f"worker_{i}"))
+                    for i in range(8)
+                )
+            )
+        return found
+
+    found = asyncio.run(main())
+    assert [f.clerk_user_id if f else None for f in found] == [f"orm_{i}" for i in range(8)]
+    assert stored_users(committed_db) == {f"orm_{i}" for i in range(8)} | {
+        f"worker_{i}" for i in range(8)
+    }
+
+
+def test_nested_blocks_in_worker_threads_take_turns_and_roll_back_alone(
+    committed_db: Database,
+) -> None:
+    """Savepoints are a stack on the block's one connection: a nested block opened in a
+    worker thread holds the session until it ends, so another thread's savepoint never
+    lands inside it (and is never rolled back with it)."""
+
+    def work(i: int) -> None:
+        with committed_db.transaction():
+            committed_db.users.create_user(user(f"nested_{i}"))
+            if i % 2:
+                raise RuntimeError(i)
+
+    async def main() -> list[BaseException | None]:
+        with committed_db.transaction():
+            committed_db.users.create_user(user("outer"))
+            return await asyncio.gather(
+                *(asyncio.to_thread(work, i) for i in range(6)), return_exceptions=True
+            )
+
+    outcomes = asyncio.run(main())
+    assert [type(o).__name__ for o in outcomes] == ["NoneType", "RuntimeError"] * 3
+    assert stored_users(committed_db) == {"outer", "nested_0", "nested_2", "nested_4"}
+
+
+def test_a_block_ends_only_after_a_worker_threads_nested_block(committed_db: Database) -> None:
+    """Leaving the block while a thread it started is inside a nested block: the commit
+    waits for that savepoint to end, and then includes its work."""
+    inside, go = threading.Event(), threading.Event()
+
+    def nested() -> None:
+        with committed_db.transaction():
+            committed_db.users.create_user(user("late"))
+            inside.set()
+            go.wait(30)
+
+    with committed_db.transaction():
+        worker = threading.Thread(target=contextvars.copy_context().run, args=(nested,))
+        worker.start()
+        assert inside.wait(30)
+        threading.Timer(0.2, go.set).start()
+    assert go.is_set()  # the block did not end before the worker's savepoint did
+    worker.join(30)
+    assert stored_users(committed_db) == {"late"}
 
 
 def test_two_databases_never_share_a_block(committed_db: Database) -> None:
