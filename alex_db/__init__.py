@@ -28,6 +28,7 @@ from alex_db.errors import (
     RequestTooLargeError,
     ResultTooLargeError,
     TransactionAbortedError,
+    TransactionBusyError,
     UnsafeOperationError,
 )
 
@@ -56,5 +57,6 @@ __all__ = [
     "ResultTooLargeError",
     "Transaction",
     "TransactionAbortedError",
+    "TransactionBusyError",
     "UnsafeOperationError",
 ]

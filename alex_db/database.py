@@ -44,6 +44,7 @@ from alex_db.errors import (
     NotFoundError,
     NotMigratedError,
     TransactionAbortedError,
+    TransactionBusyError,
     connection_lost,
     outcome_unknown,
     translate_error,
@@ -126,6 +127,10 @@ class Transaction:
         # the block (asyncio.to_thread copies the context) joins it; its calls, and its
         # nested blocks for their whole length, take turns with everyone else's.
         self._turn: threading.RLock = parent._turn if parent is not None else threading.RLock()
+        # The outermost block, and (on it) the innermost block open now: the level of
+        # the savepoint stack that every statement lands in.
+        self._root: Transaction = parent._root if parent is not None else self
+        self._innermost: Transaction = self
 
     @property
     def nested(self) -> bool:
@@ -139,6 +144,39 @@ class Transaction:
     def _check_usable(self) -> None:
         if self._failure is not None:
             raise TransactionAbortedError(self._failure)
+
+    def _open_nested(self) -> Transaction:
+        """A nested block in this one: a savepoint. A savepoint is a level of the one
+        connection's stack, so no other thread's call may land inside it: the nested
+        block keeps the turn until it ends."""
+        self._turn.acquire()
+        try:
+            self._check_usable()
+            self._check_innermost()
+            with translated():
+                savepoint = self.session.begin_nested()
+        except BaseException:
+            self._turn.release()
+            raise
+        nested = Transaction(self._db, self.session, self, savepoint)
+        self._root._innermost = nested
+        return nested
+
+    def _close(self) -> None:
+        """After the commit or rollback: give the level, and the turn, back."""
+        if self.parent is None:
+            self.session.close()
+        elif self._root._innermost is self:
+            self._root._innermost = self.parent
+        self._turn.release()
+
+    def _check_innermost(self) -> None:
+        """Refuse work that would land inside another task's open nested block."""
+        if self._root._innermost is not self:
+            raise TransactionBusyError(
+                "another asyncio task of this transaction has a nested block open: "
+                "this would run inside it and go if it rolled back; nothing was sent"
+            )
 
     @property
     def users(self) -> UserRepository:
@@ -328,20 +366,9 @@ class Database:
         parent = self.current_transaction()
         if parent is None:
             self.check_schema()
-            session = self._session_factory()()
-            tx = Transaction(self, session)
+            tx = Transaction(self, self._session_factory()())
         else:
-            # A savepoint is a level of the one connection's stack: no other thread's
-            # call may land inside it, so the nested block keeps the turn until it ends.
-            parent._turn.acquire()
-            try:
-                parent._check_usable()
-                with translated():
-                    savepoint = parent.session.begin_nested()
-            except BaseException:
-                parent._turn.release()
-                raise
-            tx = Transaction(self, parent.session, parent, savepoint)
+            tx = parent._open_nested()
         token = _OPEN.set({**(_OPEN.get() or {}), id(self): tx})
         try:
             try:
@@ -352,6 +379,7 @@ class Database:
                     tx._turn.acquire()
                 _OPEN.reset(token)
             tx._check_usable()
+            tx._check_innermost()  # a task's nested block is still open: not committed
             with translated():  # a failed commit is alex_db's error to explain
                 if tx._savepoint is not None:
                     tx._savepoint.commit()
@@ -368,9 +396,7 @@ class Database:
                     tx._savepoint.rollback()
             raise
         finally:
-            if tx._savepoint is None:
-                tx.session.close()
-            tx._turn.release()
+            tx._close()
 
     @contextmanager
     def _executor(self, work: Work) -> Iterator[Executor]:
@@ -382,6 +408,7 @@ class Database:
         if tx is not None:
             with tx._turn:
                 tx._check_usable()
+                tx._check_innermost()
                 session = tx.session
                 try:
                     session.flush()  # the service's pending ORM changes are visible to it

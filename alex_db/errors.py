@@ -175,6 +175,15 @@ class TransactionAbortedError(AlexDBError):
         self.cause = cause
 
 
+class TransactionBusyError(AlexDBError, RuntimeError):
+    """A call, or a nested block, would have run inside a nested block that another
+    asyncio task of the same transaction has open: savepoints are one stack on the
+    transaction's connection, so that block's rollback would have discarded it
+    silently. Nothing was sent. Await the other task's block first, or start the tasks
+    outside the block, each with a transaction of its own (threads wait their turn
+    instead)."""
+
+
 class PostgresUnavailableError(AlexDBError, RuntimeError):
     """No PostgreSQL server could be found or started (the embedded one included)."""
 

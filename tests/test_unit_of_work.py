@@ -26,6 +26,7 @@ from alex_db import (
     InvalidReferenceError,
     NotFoundError,
     TransactionAbortedError,
+    TransactionBusyError,
 )
 from alex_db.models import Account, Position, User
 from alex_db.repositories.base import Repository
@@ -391,6 +392,73 @@ def test_a_block_ends_only_after_a_worker_threads_nested_block(committed_db: Dat
     assert go.is_set()  # the block did not end before the worker's savepoint did
     worker.join(30)
     assert stored_users(committed_db) == {"late"}
+
+
+def test_a_task_cannot_write_inside_another_tasks_nested_block(committed_db: Database) -> None:
+    """Two asyncio tasks of one block, one inside a nested block that later fails: the
+    other's nested block and its plain call would have landed inside that savepoint and
+    been rolled back with it, after reporting success (its user was silently lost).
+    They are refused instead, before anything is sent, and the block goes on."""
+    opened = asyncio.Event()
+
+    async def failing() -> None:
+        with committed_db.transaction():
+            committed_db.users.create_user(user("in_failing"))
+            opened.set()
+            await asyncio.sleep(0.05)
+            raise RuntimeError("failing")
+
+    async def nested_meanwhile() -> None:
+        await opened.wait()
+        with committed_db.transaction():
+            committed_db.users.create_user(user("lost_nested"))
+
+    async def call_meanwhile() -> None:
+        await opened.wait()
+        committed_db.users.create_user(user("lost_call"))
+
+    async def main() -> list[BaseException | None]:
+        with committed_db.transaction():
+            committed_db.users.create_user(user("outer"))
+            outcomes = await asyncio.gather(
+                failing(), nested_meanwhile(), call_meanwhile(), return_exceptions=True
+            )
+            committed_db.users.create_user(user("after"))  # the block is still usable
+            return outcomes
+
+    outcomes = asyncio.run(main())
+    assert [type(o).__name__ for o in outcomes] == [
+        "RuntimeError",
+        "TransactionBusyError",
+        "TransactionBusyError",
+    ]
+    assert stored_users(committed_db) == {"outer", "after"}
+
+
+def test_a_block_left_while_a_tasks_nested_block_is_open_commits_nothing(
+    committed_db: Database,
+) -> None:
+    """The outer block ends while a task it started is still inside a nested block:
+    committing would commit that half-done savepoint, so it rolls back and says so."""
+
+    async def main() -> asyncio.Task[None]:
+        opened = asyncio.Event()
+
+        async def lingering() -> None:
+            with committed_db.transaction():
+                committed_db.users.create_user(user("half_done"))
+                opened.set()
+                await asyncio.sleep(0.05)
+
+        with committed_db.transaction():
+            committed_db.users.create_user(user("outer"))
+            task = asyncio.create_task(lingering())
+            await opened.wait()
+        return task  # not reached: leaving the block raised
+
+    with pytest.raises(TransactionBusyError):
+        asyncio.run(main())
+    assert stored_users(committed_db) == set()
 
 
 def test_two_databases_never_share_a_block(committed_db: Database) -> None:
