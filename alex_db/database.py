@@ -123,9 +123,9 @@ class Transaction:
         self.parent = parent
         self._savepoint = savepoint
         self._failure: BaseException | None = None
-        # The session is used by one thread at a time. A worker thread started inside
-        # the block (asyncio.to_thread copies the context) joins it; its calls, and its
-        # nested blocks for their whole length, take turns with everyone else's.
+        # The session is used by one thread at a time: a worker thread started inside
+        # the block (asyncio.to_thread copies the context) joins it, and each call, and
+        # each savepoint's start and end, holds the turn while it runs.
         self._turn: threading.RLock = parent._turn if parent is not None else threading.RLock()
         # The outermost block, and (on it) the innermost block open now: the level of
         # the savepoint stack that every statement lands in.
@@ -146,35 +146,31 @@ class Transaction:
             raise TransactionAbortedError(self._failure)
 
     def _open_nested(self) -> Transaction:
-        """A nested block in this one: a savepoint. A savepoint is a level of the one
-        connection's stack, so no other thread's call may land inside it: the nested
-        block keeps the turn until it ends."""
-        self._turn.acquire()
-        try:
+        """A nested block in this one: a savepoint, the next level of the connection's
+        stack (so this block must be the innermost open one)."""
+        with self._turn:
             self._check_usable()
             self._check_innermost()
             with translated():
                 savepoint = self.session.begin_nested()
-        except BaseException:
-            self._turn.release()
-            raise
-        nested = Transaction(self._db, self.session, self, savepoint)
-        self._root._innermost = nested
+            nested = Transaction(self._db, self.session, self, savepoint)
+            self._root._innermost = nested
         return nested
 
     def _close(self) -> None:
-        """After the commit or rollback: give the level, and the turn, back."""
-        if self.parent is None:
-            self.session.close()
-        elif self._root._innermost is self:
-            self._root._innermost = self.parent
-        self._turn.release()
+        """After the commit or rollback: the session closed, or the level given back."""
+        with self._turn:
+            if self.parent is None:
+                self.session.close()
+            elif self._root._innermost is self:
+                self._root._innermost = self.parent
 
     def _check_innermost(self) -> None:
-        """Refuse work that would land inside another task's open nested block."""
+        """Refuse work that would land inside a nested block another task or thread
+        has open (call it holding the turn)."""
         if self._root._innermost is not self:
             raise TransactionBusyError(
-                "another asyncio task of this transaction has a nested block open: "
+                "another task or thread of this transaction has a nested block open: "
                 "this would run inside it and go if it rolled back; nothing was sent"
             )
 
@@ -374,22 +370,20 @@ class Database:
             try:
                 yield tx
             finally:
-                if tx._savepoint is None:
-                    # The commit or rollback waits for a worker thread's call to end.
-                    tx._turn.acquire()
                 _OPEN.reset(token)
-            tx._check_usable()
-            tx._check_innermost()  # a task's nested block is still open: not committed
-            with translated():  # a failed commit is alex_db's error to explain
-                if tx._savepoint is not None:
-                    tx._savepoint.commit()
-                else:
-                    tx.session.flush()  # before the COMMIT: a failure here wrote nothing
-                    _commit(tx.session.commit)
+            with tx._turn:
+                tx._check_usable()
+                tx._check_innermost()  # another's nested block is still open: not committed
+                with translated():  # a failed commit is alex_db's error to explain
+                    if tx._savepoint is not None:
+                        tx._savepoint.commit()
+                    else:
+                        tx.session.flush()  # before the COMMIT: a failure here wrote nothing
+                        _commit(tx.session.commit)
         except BaseException:
             # The caller's error is the one to see; a rollback that fails (the
             # connection is gone) leaves nothing committed either.
-            with suppress(SQLAlchemyError):
+            with tx._turn, suppress(SQLAlchemyError):
                 if tx._savepoint is None:
                     tx.session.rollback()
                 elif tx._savepoint.is_active:

@@ -177,11 +177,10 @@ class TransactionAbortedError(AlexDBError):
 
 class TransactionBusyError(AlexDBError, RuntimeError):
     """A call, or a nested block, would have run inside a nested block that another
-    asyncio task of the same transaction has open: savepoints are one stack on the
+    task or thread of the same transaction has open: savepoints are one stack on the
     transaction's connection, so that block's rollback would have discarded it
-    silently. Nothing was sent. Await the other task's block first, or start the tasks
-    outside the block, each with a transaction of its own (threads wait their turn
-    instead)."""
+    silently. Nothing was sent. Wait for the other's block to end first, or start the
+    tasks outside the block, each with a transaction of its own."""
 
 
 class PostgresUnavailableError(AlexDBError, RuntimeError):

@@ -13,6 +13,7 @@ import re
 import subprocess
 import sys
 import threading
+import time
 from decimal import Decimal
 from pathlib import Path
 
@@ -348,16 +349,18 @@ def test_calls_from_worker_threads_inside_a_block_take_turns_on_its_session(
     }
 
 
-def test_nested_blocks_in_worker_threads_take_turns_and_roll_back_alone(
+def test_nested_blocks_in_worker_threads_at_once_never_lose_a_write(
     committed_db: Database,
 ) -> None:
-    """Savepoints are a stack on the block's one connection: a nested block opened in a
-    worker thread holds the session until it ends, so another thread's savepoint never
-    lands inside it (and is never rolled back with it)."""
+    """Savepoints are a stack on the block's one connection, so two threads' nested
+    blocks cannot be open side by side: a worker whose nested block would land inside
+    another's is refused (nothing sent). Whatever the timing, each worker's block is
+    committed with the outer one, rolled back alone, or refused, and the rows say so."""
 
     def work(i: int) -> None:
         with committed_db.transaction():
             committed_db.users.create_user(user(f"nested_{i}"))
+            time.sleep(0.01)
             if i % 2:
                 raise RuntimeError(i)
 
@@ -369,29 +372,61 @@ def test_nested_blocks_in_worker_threads_take_turns_and_roll_back_alone(
             )
 
     outcomes = asyncio.run(main())
-    assert [type(o).__name__ for o in outcomes] == ["NoneType", "RuntimeError"] * 3
-    assert stored_users(committed_db) == {"outer", "nested_0", "nested_2", "nested_4"}
+    for i, outcome in enumerate(outcomes):
+        expected = (TransactionBusyError, RuntimeError if i % 2 else type(None))
+        assert isinstance(outcome, expected), (i, outcome)
+    kept = {f"nested_{i}" for i, outcome in enumerate(outcomes) if outcome is None}
+    assert stored_users(committed_db) == {"outer"} | kept
 
 
-def test_a_block_ends_only_after_a_worker_threads_nested_block(committed_db: Database) -> None:
-    """Leaving the block while a thread it started is inside a nested block: the commit
-    waits for that savepoint to end, and then includes its work."""
+def test_a_nested_block_can_wait_for_a_worker_thread_inside_it(committed_db: Database) -> None:
+    """A worker thread started inside a nested block is inside it: its call joins that
+    savepoint (and is rolled back with it), while the block's own thread waits for it."""
+
+    async def in_nested(name: str, fail: bool) -> None:
+        with committed_db.transaction():
+            await asyncio.wait_for(
+                asyncio.to_thread(committed_db.users.create_user, user(name)), timeout=30
+            )
+            if fail:
+                raise RuntimeError(name)
+
+    async def main() -> None:
+        with committed_db.transaction():
+            await in_nested("kept", fail=False)
+            with pytest.raises(RuntimeError):
+                await in_nested("dropped", fail=True)
+
+    asyncio.run(main())
+    assert stored_users(committed_db) == {"kept"}
+
+
+def test_a_block_left_while_a_worker_threads_nested_block_is_open_commits_nothing(
+    committed_db: Database,
+) -> None:
+    """Committing then would commit the worker's half-done savepoint: the block rolls
+    back and raises, and the worker's block fails when it ends."""
     inside, go = threading.Event(), threading.Event()
+    worker_errors: list[BaseException] = []
 
     def nested() -> None:
-        with committed_db.transaction():
-            committed_db.users.create_user(user("late"))
-            inside.set()
-            go.wait(30)
+        try:
+            with committed_db.transaction():
+                committed_db.users.create_user(user("half_done"))
+                inside.set()
+                go.wait(30)
+        except BaseException as exc:
+            worker_errors.append(exc)
 
-    with committed_db.transaction():
+    with pytest.raises(TransactionBusyError), committed_db.transaction():
+        committed_db.users.create_user(user("outer"))
         worker = threading.Thread(target=contextvars.copy_context().run, args=(nested,))
         worker.start()
         assert inside.wait(30)
-        threading.Timer(0.2, go.set).start()
-    assert go.is_set()  # the block did not end before the worker's savepoint did
+    go.set()
     worker.join(30)
-    assert stored_users(committed_db) == {"late"}
+    assert len(worker_errors) == 1
+    assert stored_users(committed_db) == set()
 
 
 def test_a_task_cannot_write_inside_another_tasks_nested_block(committed_db: Database) -> None:
