@@ -353,12 +353,12 @@ def portfolio_rows(user: User, positions: Sequence[Position]) -> tuple[list[Any]
         NamedRow.of(owner_names, user_values + [getattr(a, c) for c in account_columns])
         for a in user.accounts
     ] or [NamedRow.of(owner_names, user_values + [None] * len(account_columns))]
-    names = [*portfolio._POSITION_COLUMNS, *portfolio._INSTRUMENT_NAMES, *portfolio._ALLOCATIONS]
+    names = [*portfolio._POSITION_COLUMNS, *portfolio._INSTRUMENT_COLUMNS, *portfolio._ALLOCATIONS]
     rows = [
         NamedRow.of(
             names,
             [getattr(p, c) for c in portfolio._POSITION_COLUMNS]
-            + [getattr(p.instrument, c) for c in portfolio._INSTRUMENT_NAMES]
+            + [getattr(p.instrument, c) for c in portfolio._INSTRUMENT_COLUMNS]
             + [json.dumps(getattr(p.instrument, c)) for c in portfolio._ALLOCATIONS],
         )
         for p in sorted(positions, key=lambda p: (str(p.account_id), p.symbol))
