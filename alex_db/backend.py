@@ -22,9 +22,10 @@ from alex_db.dataapi import limits as data_api
 BulkLoad = Literal["copy", "batched_upsert"]
 
 # Rows per page for reads that can outgrow a Data API response, by what is read:
-# an instrument row is about 1 KB of response JSON, a price row about 250 bytes, and
-# a job with every payload at its limit about 1 MiB (its pages halve when too large).
-_DATA_API_PAGES = {"instruments": 500, "prices": 3000, "jobs": 4}
+# an instrument row is about 1 KB of response JSON (so is a position with its
+# instrument), a price row about 250 bytes, and a job with every payload at its limit
+# about 1 MiB (a page that does not fit is halved).
+_DATA_API_PAGES = {"instruments": 500, "positions": 500, "prices": 3000, "jobs": 4}
 
 
 @dataclass(frozen=True)

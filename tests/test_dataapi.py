@@ -41,6 +41,7 @@ from sqlalchemy import (
     bindparam,
     create_engine,
     func,
+    insert,
     literal,
     select,
     text,
@@ -61,7 +62,7 @@ from alex_db import (
 from alex_db.config import Settings
 from alex_db.dataapi import data_api_url, driver, make_data_api_engine
 from alex_db.errors import translate_error
-from alex_db.models import AgentLog, PriceHistory, User
+from alex_db.models import AgentLog, Position, PriceHistory, User
 from alex_db.schemas import (
     AccountCreate,
     AgentLogCreate,
@@ -339,6 +340,38 @@ def test_find_all_pages_by_key_past_the_1_mib_response_limit(db: Database, clien
         found = db.instruments.find_all()
     assert [i.symbol for i in found] == [f"I{i:04d}" for i in range(2500)]
     assert calls.total >= 3  # more than one page was needed
+
+
+def test_positions_past_the_1_mib_response_limit_are_read_in_pages(
+    db: Database, client: Any
+) -> None:
+    """2,400 positions of long-named instruments: a portfolio's rows (and one account's
+    with their instruments) are more than one Data API response may carry (both failed
+    with "The result exceeds the size limit 1 MB")."""
+    long_name = "An instrument with a long name " * 7
+    symbols = [f"P{i:04d}" for i in range(2400)]
+    db.instruments.upsert_many(instrument_create(s, name=long_name) for s in symbols)
+    db.users.create_user(UserCreate(clerk_user_id="whale"))
+    accounts = [db.accounts.create_account("whale", AccountCreate(account_name=n)) for n in "ab"]
+    with db.transaction() as tx:
+        tx.session.execute(
+            insert(Position),
+            [
+                {"account_id": accounts[i % 2].id, "symbol": s, "quantity": Decimal(i + 1)}
+                for i, s in enumerate(symbols)
+            ],
+        )
+    with count_data_api_calls(client) as calls:
+        portfolio = db.portfolio.load("whale")
+    held = {p.symbol: p.quantity for a in portfolio.accounts for p in a.positions}
+    assert held == {s: Decimal(i + 1) for i, s in enumerate(symbols)}
+    assert calls.total > 2  # the positions took more than one page
+    price = Decimal("450.1234")
+    assert portfolio.total_value == sum((q * price for q in held.values()), Decimal(0))
+    with count_data_api_calls(client) as calls:
+        in_a = db.positions.find_by_account(accounts[0].id)
+    assert [p.symbol for p in in_a] == symbols[::2]
+    assert calls.total > 1
 
 
 def test_series_pages_by_key(db: Database, client: Any) -> None:

@@ -87,21 +87,23 @@ def fetch_by_key(
     page_rows: int | None,
     limit: int | None = None,
     one_in_parts: Callable[[Select[Any]], Any] | None = None,
+    params: Mapping[str, Any] | None = None,
 ) -> list[Row[Any]]:
-    """Run an ordered SELECT. With ``page_rows`` (a backend whose responses are
-    bounded) it goes by key in pages (``key(last_row)`` is the condition for the
-    rows after the last one seen), halving the page when one does not fit; without,
-    it is one statement. A single row that does not fit is read by ``one_in_parts``
-    (given the page's statement; None when there is no next row) if there is one."""
+    """Run an ordered SELECT (with ``params`` for its bound parameters). With
+    ``page_rows`` (a backend whose responses are bounded) it goes by key in pages
+    (``key(last_row)`` is the condition for the rows after the last one seen), halving
+    the page when one does not fit; without, it is one statement. A single row that
+    does not fit is read by ``one_in_parts`` (given the page's statement; None when
+    there is no next row) if there is one."""
     if page_rows is None:
-        return list(ex.execute(stmt if limit is None else stmt.limit(limit)))
+        return list(ex.execute(stmt if limit is None else stmt.limit(limit), params))
     rows: list[Row[Any]] = []
     size = page_rows if limit is None else min(page_rows, limit)
     while limit is None or len(rows) < limit:
         want = size if limit is None else min(size, limit - len(rows))
         page_stmt = stmt if not rows else stmt.where(key(rows[-1]))
         try:
-            page = list(ex.execute(page_stmt.limit(want)))
+            page = list(ex.execute(page_stmt.limit(want), params))
         except DBAPIError as exc:
             if not is_too_large(exc) or (want == 1 and one_in_parts is None):
                 raise

@@ -16,11 +16,17 @@ from decimal import ROUND_DOWN, Decimal, localcontext
 from itertools import chain
 from typing import Any
 
-from sqlalchemy import Row, Select, Text, bindparam, cast, select
+from sqlalchemy import Row, Select, Text, bindparam, cast, select, tuple_
 
 from alex_db.errors import NotFoundError
 from alex_db.models import Account, Instrument, Job, Position, User
-from alex_db.repositories.base import Repository, parse_uuid, table_of, user_key
+from alex_db.repositories.base import (
+    Repository,
+    fetch_by_key,
+    parse_uuid,
+    table_of,
+    user_key,
+)
 from alex_db.schemas import Portfolio, classified
 
 USERS = table_of(User)
@@ -245,11 +251,20 @@ class PortfolioRepository(Repository):
 
     def _build(self, owner: Select[Any], key: object, missing: NotFoundError) -> Portfolio:
         """Statement 1: the owner with their accounts. Statement 2: every position of
-        those accounts with its instrument."""
+        those accounts with its instrument (in pages of the backend's size where its
+        responses are bounded: on the Data API, 500 positions a page)."""
         with self._read() as ex:
             owner_rows = ex.execute(owner, {"key": key}).all()
             if not owner_rows:
                 raise missing
-            owner_id = owner_rows[0].clerk_user_id
-            positions = ex.execute(_POSITIONS, {"owner": owner_id}).all()
+            positions = fetch_by_key(
+                ex,
+                _POSITIONS,
+                lambda last: (
+                    tuple_(POSITIONS.c.account_id, POSITIONS.c.symbol)
+                    > (last.account_id, last.symbol)
+                ),
+                page_rows=self._capabilities.page_rows("positions"),
+                params={"owner": owner_rows[0].clerk_user_id},
+            )
         return build_portfolio(owner_rows, positions)

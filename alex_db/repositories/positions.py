@@ -15,6 +15,7 @@ from alex_db.models import Instrument, Position
 from alex_db.repositories.base import (
     Repository,
     delete_one,
+    fetch_by_key,
     parse_uuid,
     read_model,
     schema_arg,
@@ -75,7 +76,13 @@ class PositionRepository(Repository):
         current price (one statement)."""
         key = parse_uuid(account_id, "account id")
         with self._read() as ex:
-            found = ex.execute(_BY_ACCOUNT, {"account_id": key}).all()
+            found = fetch_by_key(
+                ex,
+                _BY_ACCOUNT,
+                lambda last: POSITIONS.c.symbol > last.symbol,
+                page_rows=self._capabilities.page_rows("positions"),
+                params={"account_id": key},
+            )
         return [read_model(PositionWithInstrument, r) for r in found]
 
     def find_by_id(self, position_id: uuid.UUID | str) -> PositionRead | None:
