@@ -340,6 +340,11 @@ def test_find_all_pages_by_key_past_the_1_mib_response_limit(db: Database, clien
         found = db.instruments.find_all()
     assert [i.symbol for i in found] == [f"I{i:04d}" for i in range(2500)]
     assert calls.total >= 3  # more than one page was needed
+    # find_by_type reads as many rows (it failed with "The result exceeds the size limit").
+    with count_data_api_calls(client) as calls:
+        etfs = db.instruments.find_by_type("etf")
+    assert [i.symbol for i in etfs] == [f"I{i:04d}" for i in range(2500)]
+    assert calls.total >= 3
 
 
 def test_positions_past_the_1_mib_response_limit_are_read_in_pages(

@@ -114,8 +114,11 @@ class InstrumentRepository(Repository):
             .where(INSTRUMENTS.c.instrument_type == kind)
             .order_by(INSTRUMENTS.c.symbol)
         )
+        page_rows = self._capabilities.page_rows("instruments")
         with self._read() as ex:
-            found = ex.execute(stmt).all()
+            found = fetch_by_key(
+                ex, stmt, lambda last: INSTRUMENTS.c.symbol > last.symbol, page_rows=page_rows
+            )
         return [read_model(InstrumentRead, r) for r in found]
 
     def search(self, text: str, *, limit: int = 50) -> list[InstrumentRead]:
