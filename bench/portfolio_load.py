@@ -342,9 +342,9 @@ METHOD = [
     "Back to back (second table, a diagnostic, not the target): in the same trials, each "
     "approach called twice in a row and the second call timed. In the main table every call "
     "follows the other approach's, so its connection's server backend has been idle for "
-    "the other's whole run (the old pattern's 17 ms at 100 positions, alex_db's 3 ms); on a "
-    "small VM waking an idle backend costs up to a few milliseconds, a fixed cost that the "
-    "shorter call pays in full. The second table shows each approach without it.",
+    "the other's whole run (tens of ms for the old pattern at 100 positions, a few for "
+    "alex_db); on a small VM waking an idle backend costs up to a few milliseconds, a fixed "
+    "cost that the shorter call pays in full. The second table shows each approach without it.",
     "The server is local (same machine, Unix socket or loopback), so a round trip costs tens "
     "of microseconds. The two `@ Data API` columns are not measured: statements x the "
     "20-250 ms per statement the issue quotes for the Aurora Data API, i.e. the latency "
