@@ -496,6 +496,20 @@ def test_a_block_left_while_a_tasks_nested_block_is_open_commits_nothing(
     assert stored_users(committed_db) == set()
 
 
+def test_a_thread_started_without_the_blocks_context_is_outside_it(
+    committed_db: Database,
+) -> None:
+    """A bare Thread (or run_in_executor) does not carry the context: its call is its
+    own unit of work, committed whatever the block does (the README says so)."""
+    with pytest.raises(RuntimeError), committed_db.transaction():
+        worker = threading.Thread(target=committed_db.users.create_user, args=(user("outside"),))
+        worker.start()
+        worker.join(30)
+        committed_db.users.create_user(user("inside"))
+        raise RuntimeError
+    assert stored_users(committed_db) == {"outside"}
+
+
 def test_two_databases_never_share_a_block(committed_db: Database) -> None:
     other = Database.from_engine(committed_db.engine, committed_db.settings)
     with pytest.raises(RuntimeError), committed_db.transaction():
