@@ -379,6 +379,22 @@ def test_positions_past_the_1_mib_response_limit_are_read_in_pages(
     assert calls.total > 1
 
 
+def test_a_search_with_a_large_limit_pages_in_its_own_order(db: Database, client: Any) -> None:
+    """The exact symbol, then symbol prefixes, then the rest, past the 1 MiB response
+    limit: pages follow (rank, symbol) (it failed with "The result exceeds the size
+    limit 1 MB")."""
+    long_name = "An instrument with a long name " * 7
+    prefixed = [f"AB{i:04d}" for i in range(1, 1200)]
+    containing = [f"XAB{i:04d}" for i in range(1, 1300)]
+    db.instruments.upsert_many(
+        instrument_create(s, name=long_name) for s in ["AB", *prefixed, *containing]
+    )
+    with count_data_api_calls(client) as calls:
+        found = db.instruments.search("ab", limit=2400)
+    assert [i.symbol for i in found] == ["AB", *prefixed, *containing][:2400]
+    assert calls.total >= 3
+
+
 def test_series_pages_by_key(db: Database, client: Any) -> None:
     db.instruments.upsert_many([instrument_create("SPY")])
     start = dt.date(1990, 1, 1)

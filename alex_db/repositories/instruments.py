@@ -7,7 +7,19 @@ from collections.abc import Iterable, Mapping
 from decimal import Decimal
 
 from pydantic import TypeAdapter
-from sqlalchemy import String, bindparam, case, cast, func, insert, literal, or_, select, update
+from sqlalchemy import (
+    String,
+    bindparam,
+    case,
+    cast,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
@@ -138,7 +150,9 @@ class InstrumentRepository(Repository):
             else_=2,
         )
         stmt = (
-            select(INSTRUMENTS)
+            # The rank is selected too: a page after the first starts after the last
+            # row's (rank, symbol).
+            select(INSTRUMENTS, rank.label("search_rank"))
             .where(
                 or_(
                     symbol_column.ilike(contains, escape="\\"),
@@ -146,10 +160,16 @@ class InstrumentRepository(Repository):
                 )
             )
             .order_by(rank, symbol_column)
-            .limit(limit)
         )
+        page_rows = self._capabilities.page_rows("instruments")
         with self._read() as ex:
-            found = ex.execute(stmt).all()
+            found = fetch_by_key(
+                ex,
+                stmt,
+                lambda last: tuple_(rank, symbol_column) > (last.search_rank, last.symbol),
+                page_rows=page_rows,
+                limit=limit,
+            )
         return [read_model(InstrumentRead, r) for r in found]
 
     def update(self, symbol: str, changes: InstrumentUpdate) -> InstrumentRead:
