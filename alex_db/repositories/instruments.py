@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
+from typing import Any
 
 from pydantic import TypeAdapter
 from sqlalchemy import (
+    Select,
     String,
     bindparam,
     case,
@@ -111,25 +113,22 @@ class InstrumentRepository(Repository):
 
     def find_all(self) -> list[InstrumentRead]:
         """Every instrument, ordered by symbol (no limit: the front end autocompletes on it)."""
-        stmt = select(INSTRUMENTS).order_by(INSTRUMENTS.c.symbol)
-        page_rows = self._capabilities.page_rows("instruments")
-        with self._read() as ex:
-            found = fetch_by_key(
-                ex, stmt, lambda last: INSTRUMENTS.c.symbol > last.symbol, page_rows=page_rows
-            )
-        return [read_model(InstrumentRead, r) for r in found]
+        return self._by_symbol(select(INSTRUMENTS))
 
     def find_by_type(self, instrument_type: str) -> list[InstrumentRead]:
         kind = validate(INSTRUMENT_TYPE, instrument_type, "instrument type")
-        stmt = (
-            select(INSTRUMENTS)
-            .where(INSTRUMENTS.c.instrument_type == kind)
-            .order_by(INSTRUMENTS.c.symbol)
-        )
+        return self._by_symbol(select(INSTRUMENTS).where(INSTRUMENTS.c.instrument_type == kind))
+
+    def _by_symbol(self, stmt: Select[Any]) -> list[InstrumentRead]:
+        """The instruments ``stmt`` selects, by symbol (in pages where the backend's
+        responses are bounded)."""
         page_rows = self._capabilities.page_rows("instruments")
         with self._read() as ex:
             found = fetch_by_key(
-                ex, stmt, lambda last: INSTRUMENTS.c.symbol > last.symbol, page_rows=page_rows
+                ex,
+                stmt.order_by(INSTRUMENTS.c.symbol),
+                lambda last: INSTRUMENTS.c.symbol > last.symbol,
+                page_rows=page_rows,
             )
         return [read_model(InstrumentRead, r) for r in found]
 

@@ -73,7 +73,7 @@ class PositionRepository(Repository):
 
     def find_by_account(self, account_id: uuid.UUID | str) -> list[PositionWithInstrument]:
         """The account's positions by symbol, each with its instrument's name, type and
-        current price (one statement)."""
+        current price (one statement; on the Data API one per 500 positions)."""
         key = parse_uuid(account_id, "account id")
         with self._read() as ex:
             found = fetch_by_key(
