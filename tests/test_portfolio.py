@@ -116,6 +116,42 @@ def test_allocations_are_value_weighted_and_sum_to_100(db: Database, household: 
         assert sum(allocation.values()) == Decimal("100.00")
 
 
+def test_an_allocation_off_100_is_normalised_and_shared_holdings_add_up(db: Database) -> None:
+    """An allocation may sum to 100 within the allowed rounding: it splits by its own sum.
+    An instrument held in two accounts counts with both holdings' value."""
+    db.users.create_user(UserCreate(clerk_user_id="split"))
+    db.instruments.upsert_many(
+        [
+            instrument_create(
+                "ODD",
+                current_price=Decimal("10.0000"),
+                allocation_regions={"north_america": 66.6, "europe": 33.35},  # 99.95
+                allocation_asset_class={"equity": 100},
+            ),
+            instrument_create(
+                "EVEN",
+                current_price=Decimal("10.0000"),
+                allocation_regions={"europe": 100},
+                allocation_asset_class={"equity": 100},
+            ),
+        ]
+    )
+    first = db.accounts.create_account("split", AccountCreate(account_name="a"))
+    second = db.accounts.create_account("split", AccountCreate(account_name="b"))
+    db.positions.add_position(first.id, "ODD", Decimal("60"))  # 600.00
+    db.positions.add_position(second.id, "ODD", Decimal("40"))  # 400.00
+    db.positions.add_position(second.id, "EVEN", Decimal("100"))  # 1000.00
+    portfolio = db.portfolio.load("split")
+    # ODD's 1000.00 splits 66.6 : 33.35 of 99.95; EVEN's 1000.00 is all Europe.
+    north_america = Decimal(1000) * Decimal("66.6") / Decimal("99.95")
+    assert portfolio.allocation_regions == {
+        "europe": Decimal("66.68"),
+        "north_america": Decimal("33.32"),
+    }
+    assert abs(portfolio.allocation_regions["north_america"] - north_america / 20) < Decimal("0.01")
+    assert portfolio.allocation_asset_class == {"equity": Decimal("100.00")}
+
+
 def test_for_job_loads_the_jobs_user(db: Database, household: str) -> None:
     job = db.jobs.create_job(JobCreate(clerk_user_id=household, job_type="portfolio_analysis"))
     assert db.portfolio.for_job(job.id) == db.portfolio.load(household)
