@@ -366,7 +366,11 @@ _ORPHAN_CHECKS: tuple[
 
 def _instrument_problems(connection: Connection) -> tuple[int, list[str]]:
     problems: list[str] = []
-    rows = connection.execute(select(Instrument.__table__).order_by(Instrument.symbol)).mappings()
+    rows = (
+        connection.execute(select(Instrument.__table__).order_by(Instrument.symbol))
+        .mappings()
+        .all()
+    )
     checked = 0
     for row in rows:
         checked += 1

@@ -333,7 +333,9 @@ class Statements(Repository):
         with self._write(key=key) as ex:
             result = cast(CursorResult[Any], ex.execute(statement, dict(values)))
             if result.returns_rows:
-                return Outcome(list(result.keys()), [tuple(r) for r in result], result.rowcount)
+                return Outcome(
+                    list(result.keys()), [tuple(r) for r in result.all()], result.rowcount
+                )
             return Outcome([], None, result.rowcount)
 
 
