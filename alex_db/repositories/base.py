@@ -96,7 +96,7 @@ def fetch_by_key(
     does not fit is read by ``one_in_parts`` (given the page's statement; None when
     there is no next row) if there is one."""
     # .all(), not list(result): iterating a result fetches row by row, one driver call
-    # per row (measured: 10 ms of a 26 ms portfolio at 1,000 positions).
+    # per row (measured: a portfolio's 1,000 positions took 5.30 ms iterated, 4.47 ms).
     if page_rows is None:
         return list(ex.execute(stmt if limit is None else stmt.limit(limit), params).all())
     rows: list[Row[Any]] = []
