@@ -12,6 +12,7 @@ from alex_db.repositories.base import (
     delete_one,
     parse_uuid,
     read_model,
+    read_models,
     schema_arg,
     table_of,
     update_one,
@@ -51,7 +52,7 @@ class AccountRepository(Repository):
         )
         with self._read() as ex:
             found = ex.execute(stmt).all()
-        return [read_model(AccountRead, r) for r in found]
+        return read_models(AccountRead, found)
 
     def update(self, account_id: uuid.UUID | str, changes: AccountUpdate) -> AccountRead:
         key = parse_uuid(account_id, "account id")

@@ -12,6 +12,7 @@ from alex_db.repositories.base import (
     create_once,
     parse_uuid,
     read_model,
+    read_models,
     schema_arg,
     table_of,
 )
@@ -51,4 +52,4 @@ class AgentLogRepository(Repository):
         )
         with self._read() as ex:
             found = ex.execute(stmt).all()
-        return [read_model(AgentLogRead, r) for r in found]
+        return read_models(AgentLogRead, found)

@@ -33,6 +33,7 @@ from alex_db.repositories.base import (
     delete_one,
     fetch_by_key,
     read_model,
+    read_models,
     retried,
     schema_arg,
     table_of,
@@ -130,7 +131,7 @@ class InstrumentRepository(Repository):
                 lambda last: INSTRUMENTS.c.symbol > last.symbol,
                 page_rows=page_rows,
             )
-        return [read_model(InstrumentRead, r) for r in found]
+        return read_models(InstrumentRead, found)
 
     def search(self, text: str, *, limit: int = 50) -> list[InstrumentRead]:
         """Instruments whose symbol or name contains ``text`` (case-insensitive; ``%``
@@ -169,7 +170,7 @@ class InstrumentRepository(Repository):
                 page_rows=page_rows,
                 limit=limit,
             )
-        return [read_model(InstrumentRead, r) for r in found]
+        return read_models(InstrumentRead, found)
 
     def update(self, symbol: str, changes: InstrumentUpdate) -> InstrumentRead:
         key = validate(SYMBOL, symbol, "symbol")

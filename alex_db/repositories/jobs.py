@@ -51,6 +51,7 @@ from alex_db.repositories.base import (
     is_too_large,
     parse_uuid,
     read_model,
+    read_models,
     schema_arg,
     table_of,
     user_key,
@@ -270,7 +271,7 @@ class JobRepository(Repository):
                 limit=limit,
                 one_in_parts=lambda page: _first_in_parts(ex, page),
             )
-        return [read_model(JobRead, r) for r in found]
+        return read_models(JobRead, found)
 
     def update(self, job_id: uuid.UUID | str, changes: JobUpdate) -> JobRead:
         """Set payloads and the error message (status changes use the transitions)."""

@@ -18,6 +18,7 @@ from alex_db.repositories.base import (
     fetch_by_key,
     parse_uuid,
     read_model,
+    read_models,
     schema_arg,
     table_of,
     update_one,
@@ -83,7 +84,7 @@ class PositionRepository(Repository):
                 page_rows=self._capabilities.page_rows("positions"),
                 params={"account_id": key},
             )
-        return [read_model(PositionWithInstrument, r) for r in found]
+        return read_models(PositionWithInstrument, found)
 
     def find_by_id(self, position_id: uuid.UUID | str) -> PositionRead | None:
         key = parse_uuid(position_id, "position id")

@@ -42,6 +42,7 @@ from alex_db.repositories.base import (
     count_arg,
     fetch_by_key,
     read_model,
+    read_models,
     retried,
     schema_arg,
     table_of,
@@ -511,4 +512,4 @@ class PriceHistoryRepository(Repository):
             found = fetch_by_key(
                 ex, stmt, lambda last: PRICES.c.date > last.date, page_rows=page_rows
             )
-        return [read_model(PriceHistoryRead, r) for r in found]
+        return read_models(PriceHistoryRead, found)
