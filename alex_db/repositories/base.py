@@ -68,15 +68,16 @@ def is_too_large(error: BaseException) -> bool:
     return getattr(getattr(error, "orig", None), "category", None) == "too_large"
 
 
-def read_model(model: type[R], row: Row[Any] | Mapping[str, Any]) -> R:
-    """The Read model of one result row, or of a mapping, by the model's field names.
+def _validation_input(row: Row[Any] | Mapping[str, Any]) -> Mapping[str, Any]:
+    """A row as pydantic validates it fastest: a plain dict by field name (from its
+    RowMapping, pydantic reads each field through the Mapping protocol; measured: 10 rows
+    of PositionWithInstrument took 54 µs that way, 34 µs as dicts). A mapping as it is."""
+    return dict(zip(row._fields, row, strict=True)) if isinstance(row, Row) else row
 
-    A row is validated as a plain dict: from its RowMapping, pydantic reads each field
-    through the Mapping protocol (measured: 10 rows of PositionWithInstrument took 54 µs
-    that way, 34 µs as dicts)."""
-    if isinstance(row, Row):
-        return model.model_validate(dict(zip(row._fields, row, strict=True)))
-    return model.model_validate(row)
+
+def read_model(model: type[R], row: Row[Any] | Mapping[str, Any]) -> R:
+    """The Read model of one result row, or of a mapping, by the model's field names."""
+    return model.model_validate(_validation_input(row))
 
 
 @functools.cache
@@ -88,9 +89,7 @@ def read_models(model: type[R], rows: Sequence[Row[Any] | Mapping[str, Any]]) ->
     """The Read models of result rows (or mappings), validated in one call (measured:
     the 10 rows of an account's positions took 17 µs this way, 40 µs one ``read_model``
     at a time)."""
-    return _list_of(model).validate_python(
-        [dict(zip(r._fields, r, strict=True)) if isinstance(r, Row) else r for r in rows]
-    )
+    return _list_of(model).validate_python([_validation_input(r) for r in rows])
 
 
 def fetch_by_key(
@@ -102,7 +101,7 @@ def fetch_by_key(
     limit: int | None = None,
     one_in_parts: Callable[[Select[Any]], Any] | None = None,
     params: Mapping[str, Any] | None = None,
-) -> list[Row[Any]]:
+) -> Sequence[Row[Any]]:
     """Run an ordered SELECT (with ``params`` for its bound parameters). With
     ``page_rows`` (a backend whose responses are bounded) it goes by key in pages
     (``key(last_row)`` is the condition for the rows after the last one seen), halving
@@ -112,14 +111,14 @@ def fetch_by_key(
     # .all(), not list(result): iterating a result fetches row by row, one driver call
     # per row (measured: a portfolio's 1,000 positions took 5.30 ms iterated, 4.47 ms).
     if page_rows is None:
-        return list(ex.execute(stmt if limit is None else stmt.limit(limit), params).all())
+        return ex.execute(stmt if limit is None else stmt.limit(limit), params).all()
     rows: list[Row[Any]] = []
     size = page_rows if limit is None else min(page_rows, limit)
     while limit is None or len(rows) < limit:
         want = size if limit is None else min(size, limit - len(rows))
         page_stmt = stmt if not rows else stmt.where(key(rows[-1]))
         try:
-            page = list(ex.execute(page_stmt.limit(want), params).all())
+            page = ex.execute(page_stmt.limit(want), params).all()
         except DBAPIError as exc:
             if not is_too_large(exc) or (want == 1 and one_in_parts is None):
                 raise
